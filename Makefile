@@ -1,0 +1,38 @@
+# One-command entry points. `make book` renders the book on the embedded synthetic cohort;
+# `make test` runs the test suite. Both create .venv on first use.
+PYTHON ?= python3
+VENV   ?= .venv
+PARAMS ?= params/smoke.yaml
+BIN    := $(VENV)/bin
+# CPU build of torch; set TORCH_SPEC= (empty) to keep a torch you already have.
+TORCH_SPEC ?= torch==2.13.0
+
+.PHONY: setup book test bench cohort run clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
+	$(BIN)/python -m pip install -q -e ".[all]"
+	touch $@
+
+cohort: setup
+	$(BIN)/cmrlib cohort --params $(PARAMS)
+
+run: setup
+	$(BIN)/cmrlib run --params $(PARAMS)
+
+book: setup
+	$(BIN)/cmrlib book --params $(PARAMS)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python benchmarks/eval_speed.py
+	$(BIN)/python benchmarks/cohort_speed.py
+
+clean:
+	rm -rf _build runs

@@ -1,0 +1,97 @@
+"""Execute the chapters with papermill and render the book with Jupyter Book 1.
+
+The source notebooks carry no outputs. Each is executed with the chosen profile into ``_build/executed/``
+beside copies of ``_config.yml``, ``_toc.yml`` and ``book/``; Jupyter Book then renders that folder with
+execution off and warnings as errors (``-W``), so a missing glue key fails the build.
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+from .config import load_params
+
+from .chapter import SMOKE_NOTE
+
+
+def toc_notebooks(root: Path) -> list[str]:
+    """Notebook paths (without suffix) listed in _toc.yml, in order."""
+    toc = yaml.safe_load((root / "_toc.yml").read_text())
+    files: list[str] = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            f = node.get("file")
+            if isinstance(f, str) and f.startswith("notebooks/"):
+                files.append(f)
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(toc)
+    return files
+
+
+def notebook_has_outputs(path: Path) -> bool:
+    nb = json.loads(Path(path).read_text())
+    return any(c.get("outputs") or c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")
+
+
+def stage(root: Path, out: Path, params: dict) -> None:
+    """Copy the book's sources next to the executed notebooks; in a non-meaningful profile, add a banner
+    to every page."""
+    out.mkdir(parents=True, exist_ok=True)
+    shutil.copy(root / "_toc.yml", out / "_toc.yml")
+    shutil.copytree(root / "book", out / "book", dirs_exist_ok=True)
+    cfg = yaml.safe_load((root / "_config.yml").read_text())
+    if not params.get("meaningful", True):
+        opts = cfg.setdefault("sphinx", {}).setdefault("config", {}).setdefault("html_theme_options", {})
+        opts["announcement"] = "⚠ " + SMOKE_NOTE.replace("**", "").replace("`", "")
+    (out / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
+
+
+def execute(root: Path, params_path: str, out: Path, only: list[str] | None = None, kernel: str = "python3") -> dict:
+    import papermill as pm
+    times = {}
+    for nb in toc_notebooks(root):
+        if only and not any(Path(nb).name.startswith(o) for o in only):
+            continue
+        src = root / f"{nb}.ipynb"
+        dst = out / f"{nb}.ipynb"
+        dst.parent.mkdir(parents=True, exist_ok=True)
+        t0 = time.perf_counter()
+        print(f"[book] executing {src.name} with {params_path}", flush=True)
+        pm.execute_notebook(str(src), str(dst), parameters={"PARAMS": params_path}, cwd=str(root),
+                            kernel_name=kernel, progress_bar=False, log_output=False)
+        times[src.stem] = time.perf_counter() - t0
+    return times
+
+
+def build(params_path: str, root: str | Path = ".", kernel: str = "python3", only=None) -> Path:
+    """Execute every chapter and render the HTML book; return the path of its index.html."""
+    root = Path(root).resolve()
+    params = load_params(root / params_path if not Path(params_path).is_absolute() else params_path)
+    out = root / "_build" / "executed" / params["profile"]
+    if out.exists():
+        shutil.rmtree(out)
+    stage(root, out, params)
+    t0 = time.perf_counter()
+    times = execute(root, str(Path(params_path)), out, only, kernel)
+    t1 = time.perf_counter()
+    jb = Path(sys.executable).with_name("jupyter-book")
+    cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(out), "-W", "--keep-going", "--builder", "html"]
+    subprocess.run(cmd, check=True)
+    t2 = time.perf_counter()
+    for k, v in times.items():
+        print(f"[book] {k}: {v:.1f} s")
+    print(f"[book] notebooks {t1 - t0:.1f} s, render {t2 - t1:.1f} s")
+    index = out / "_build" / "html" / "index.html"
+    print(f"[book] HTML: {index}")
+    return index

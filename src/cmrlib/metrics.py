@@ -1,0 +1,77 @@
+"""Segmentation metrics per subject, structure and frame (seed 001 §4.8).
+
+DSC and the symmetric Hausdorff distance (HD) are computed on the whole stack of a subject × frame, in the
+image's physical space (slice spacing included), for LVBP (label 1), LVM (2) and RVBP (3).
+
+Empty masks, stated once here and used everywhere:
+- structure absent in both prediction and ground truth: DSC 1, HD 0 (nothing to find, nothing found);
+- absent in exactly one of them: DSC 0 and HD equal to the diagonal of the image's physical extent, the
+  largest distance the field of view allows. The case stays in every median as a worst case instead of
+  becoming 0, infinity or a missing value; the ``empty`` column marks it.
+
+scipy's Euclidean distance transform does the work: MONAI's Hausdorff metric returns inf on an empty mask and
+costs ≈10 ms per 2D pair here, while a transform on the masks' common bounding box is exact and faster.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import ndimage
+
+from . import STRUCTURES
+
+
+def dice(pred: np.ndarray, gt: np.ndarray) -> float:
+    """Dice similarity coefficient of two boolean masks; 1.0 when both are empty."""
+    p, g = np.asarray(pred, bool), np.asarray(gt, bool)
+    denom = p.sum() + g.sum()
+    return 1.0 if denom == 0 else float(2.0 * np.logical_and(p, g).sum() / denom)
+
+
+def extent_diagonal(shape, spacing) -> float:
+    """Diagonal of the volume's physical extent in mm: the HD given to a one-sided empty mask."""
+    return float(np.sqrt(sum((n * s) ** 2 for n, s in zip(shape, spacing))))
+
+
+def hausdorff(pred: np.ndarray, gt: np.ndarray, spacing, empty_value: float | None = None) -> float:
+    """Symmetric Hausdorff distance in mm between two boolean masks on a grid with ``spacing``.
+
+    max(max_{p in P} d(p, G), max_{g in G} d(g, P)). The directed terms are read off distance transforms of
+    the complements, restricted to the masks' joint bounding box (exact: nearest points lie inside it)."""
+    p, g = np.asarray(pred, bool), np.asarray(gt, bool)
+    ps, gs = p.any(), g.any()
+    if not ps and not gs:
+        return 0.0
+    if not ps or not gs:
+        return extent_diagonal(p.shape, spacing) if empty_value is None else float(empty_value)
+    both = p | g
+    box = tuple(slice(int(a.min()), int(a.max()) + 1) for a in np.nonzero(both))
+    p, g = p[box], g[box]
+    d_to_g = ndimage.distance_transform_edt(~g, sampling=spacing)
+    d_to_p = ndimage.distance_transform_edt(~p, sampling=spacing)
+    return float(max(d_to_g[p].max(), d_to_p[g].max()))
+
+
+def volume_metrics(pred: np.ndarray, gt: np.ndarray, spacing) -> list[dict]:
+    """DSC and HD for each structure of one subject × frame; labels 1 LVBP, 2 LVM, 3 RVBP."""
+    rows = []
+    for k, name in enumerate(STRUCTURES, start=1):
+        p, g = pred == k, gt == k
+        rows.append(dict(structure=name, dsc=dice(p, g), hd=hausdorff(p, g, spacing),
+                         empty=bool(p.any() != g.any())))
+    return rows
+
+
+def subject_scores(per_structure: pd.DataFrame, frames=("ED", "ES")) -> pd.DataFrame:
+    """A subject's overall DSC and HD: the mean over the three structures and the chosen frames."""
+    d = per_structure[per_structure.frame.isin(frames)]
+    keys = [c for c in d.columns if c not in ("frame", "structure", "dsc", "hd", "empty")]
+    return d.groupby(keys, as_index=False, dropna=False).agg(dsc=("dsc", "mean"), hd=("hd", "mean"),
+                                                            n_empty=("empty", "sum"))
+
+
+def clinical_volumes(label: np.ndarray, spacing) -> dict:
+    """LV blood pool volume (ml), RV blood pool volume (ml) and LV mass (g, myocardium × 1.05 g/ml)."""
+    voxel_ml = float(np.prod(spacing)) / 1000.0
+    return dict(lv_ml=float((label == 1).sum() * voxel_ml), rv_ml=float((label == 3).sum() * voxel_ml),
+                lvm_g=float((label == 2).sum() * voxel_ml * 1.05))

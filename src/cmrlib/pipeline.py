@@ -1,0 +1,95 @@
+"""From a parameter profile to data ready for training: cohort → manifest → cache → train/test split.
+
+Used by the CLI and the first cells of every chapter, so each chapter starts from the same data.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .data import synthetic
+from .data.cache import Cache, Preprocessing, build_cache, manifest_key, stable_hash, volumes_from_manifest
+from .data.curation import split_train_test
+from .data.manifest import load_manifest, subjects_from_manifest
+
+
+@dataclass
+class Data:
+    """A cache plus the subject table with its ``split`` column (train / test / external)."""
+    cache: Cache
+    subjects: pd.DataFrame
+    params: dict
+
+    @property
+    def group_col(self) -> str:
+        return self.params["curation"].get("group_col", "ethnicity")
+
+    def ids(self, split: str) -> list[str]:
+        return self.subjects.loc[self.subjects.split == split, "subject_id"].tolist()
+
+    def train_arrays(self):
+        """Training slices, labels and each slice's group."""
+        idx = self.cache.slices_of(self.ids("train"))
+        grp = self.subjects.set_index("subject_id")[self.group_col]
+        groups = grp.reindex(self.cache.slice_subject()[idx]).to_numpy()
+        return self.cache.images[idx], self.cache.labels[idx], groups
+
+
+def cohort_config(params: dict) -> synthetic.CohortConfig:
+    c = params["cohort"]
+    return synthetic.CohortConfig(internal=c["internal"], external=c.get("external") or {},
+                                  grid=synthetic.Grid(c["size"], float(c["spacing_mm"]), c.get("n_slices", 10)),
+                                  seed=params["seed"])
+
+
+def load_spec(params: dict) -> dict:
+    spec = synthetic.load_spec(params["cohort"]["spec"])
+    for k in ("outside_heart_differences", "inside_heart_differences"):
+        if k in params["cohort"]:
+            spec[k] = bool(params["cohort"][k])
+    return spec
+
+
+def synthetic_key(params: dict) -> str:
+    cfg = cohort_config(params)
+    return "s-" + stable_hash([load_spec(params), cfg.internal, cfg.external, cfg.grid.__dict__, cfg.seed])
+
+
+def prepare_cohort(params: dict, progress: bool = True) -> Path:
+    """Write the synthetic cohort as NIfTI + manifest (once) or return the manifest given in the profile."""
+    src = params["cohort"].get("source", "synthetic")
+    if src != "synthetic":
+        return Path(src)
+    out = Path(params["data_root"]) / "synthetic" / synthetic_key(params)
+    return synthetic.write_cohort(load_spec(params), cohort_config(params), out, progress=progress)
+
+
+def prepare_data(params: dict, progress: bool = True) -> Data:
+    """Cohort, cache and split for a profile. ``cohort.route``: ``nifti`` reads the written NIfTI files (the
+    path real data takes), ``direct`` renders the synthetic cohort straight into the cache."""
+    c = params["cohort"]
+    prep = Preprocessing(size=int(params["cache"]["size"]), spacing=float(params["cache"]["spacing_mm"]))
+    root = Path(params["data_root"]) / "cache"
+    if c.get("source", "synthetic") == "synthetic" and c.get("route", "nifti") == "direct":
+        spec, cfg = load_spec(params), cohort_config(params)
+        subjects = synthetic.subjects_table(spec, cfg)
+        key = "d-" + stable_hash([synthetic_key(params), prep.key()])
+        cache = build_cache(synthetic.iter_volumes(spec, subjects, cfg), subjects[synthetic.PUBLIC_COLUMNS],
+                            key, root, prep)
+    else:
+        manifest = load_manifest(prepare_cohort(params, progress))
+        cache = build_cache(volumes_from_manifest(manifest), subjects_from_manifest(manifest),
+                            manifest_key(manifest, prep), root, prep)
+    cur = params["curation"]
+    subjects = split_train_test(cache.subjects, cur["train"], params["seed"], cur.get("group_col", "ethnicity"),
+                                site="internal" if "site" in cache.subjects else None,
+                                max_minority_share=cur.get("max_minority_share"))
+    return Data(cache, subjects, params)
+
+
+def volume_indices(data: Data, splits=("test", "external")) -> np.ndarray:
+    ids = set(data.subjects.loc[data.subjects.split.isin(splits), "subject_id"])
+    return np.flatnonzero(data.cache.volumes.subject_id.isin(ids).to_numpy())

@@ -1,0 +1,70 @@
+"""Figures of the book: example slices with label overlays, DSC per group (the paper's Fig. 2), distributions."""
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+from matplotlib.colors import ListedColormap
+
+LABEL_COLOURS = ListedColormap([(0, 0, 0, 0), (0.9, 0.2, 0.2, 0.45), (0.2, 0.8, 0.3, 0.45), (0.2, 0.4, 0.95, 0.45)])
+
+
+def overlay(ax, image: np.ndarray, label: np.ndarray | None = None, title: str = ""):
+    ax.imshow(image, cmap="gray", interpolation="nearest")
+    if label is not None:
+        ax.imshow(label, cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest")
+    ax.set_title(title, fontsize=8)
+    ax.axis("off")
+
+
+def examples_by_group(cache, subjects: pd.DataFrame, group_col: str, groups, per_group: int = 2,
+                      frame: str = "ED", seed: int = 0, with_labels: bool = True):
+    """A mid-ventricular slice of ``per_group`` random subjects of each group, labels overlaid
+    (red LVBP, green LVM, blue RVBP)."""
+    rng = np.random.default_rng(seed)
+    groups = [g for g in groups if (subjects[group_col] == g).any()]
+    fig, axes = plt.subplots(per_group, len(groups), figsize=(2.1 * len(groups), 2.2 * per_group), squeeze=False)
+    vols = cache.volumes.reset_index()
+    for j, g in enumerate(groups):
+        ids = subjects.loc[subjects[group_col] == g, "subject_id"].to_numpy()
+        pick = rng.choice(ids, size=min(per_group, len(ids)), replace=False)
+        for i in range(per_group):
+            ax = axes[i, j]
+            if i >= len(pick):
+                ax.axis("off")
+                continue
+            row = vols[(vols.subject_id == pick[i]) & (vols.frame == frame)].iloc[0]
+            img, lab, _ = cache.volume(int(row["index"]))
+            z = int(np.argmax((lab > 0).sum(axis=(1, 2)))) if lab.any() else len(img) // 2
+            overlay(ax, img[z].astype(np.float32), lab[z] if with_labels else None, f"{g}\n{pick[i]}")
+    fig.tight_layout()
+    return fig
+
+
+def dsc_by_group(scores: pd.DataFrame, group_col: str, order, reference: str = "White", title: str = "",
+                 ax=None):
+    """Overall DSC per group as box and points; dashed line at the reference group's median (Fig. 2)."""
+    order = [g for g in order if (scores[group_col] == g).any()]
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.1 * len(order) + 2, 3.4))
+    sns.boxplot(data=scores, x=group_col, y="dsc", order=order, ax=ax, color="#cfd8e3", fliersize=0, width=0.6)
+    sns.stripplot(data=scores, x=group_col, y="dsc", order=order, ax=ax, size=2.5, alpha=0.6, color="#1f3b5c")
+    if (scores[group_col] == reference).any():
+        ax.axhline(scores.loc[scores[group_col] == reference, "dsc"].median(), ls="--", color="k", lw=1,
+                   label=f"median DSC, {reference}")
+        ax.legend(loc="lower left", fontsize=8)
+    ax.set_xlabel("")
+    ax.set_ylabel("overall DSC")
+    ax.set_title(title)
+    return ax
+
+
+def distributions(df: pd.DataFrame, columns, group_col: str, order):
+    """Kernel densities of subject characteristics per group."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.3 * len(columns), 2.8))
+    order = [g for g in order if (df[group_col] == g).any()]
+    for ax, col in zip(np.atleast_1d(axes), columns):
+        sns.kdeplot(data=df, x=col, hue=group_col, hue_order=order, common_norm=False, ax=ax, warn_singular=False)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,143 @@
+"""Paper-style tables: per-group median and IQR of DSC and HD, fairness gap, SER and Mann–Whitney p
+(seed 001 Tables 4–9), and the one-row-per-experiment-×-group ``summary.csv`` of ``cmrlib run``."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .fairness import fairness_gap, skewed_error_ratio
+from .metrics import subject_scores
+from .stats import mann_whitney
+
+
+def iqr(x) -> float:
+    q1, q3 = np.percentile(np.asarray(x, float), [25, 75])
+    return float(q3 - q1)
+
+
+def group_stats(scores: pd.DataFrame, group_col: str, groups=None) -> pd.DataFrame:
+    """n, median and IQR of DSC and HD per group (subject-level scores)."""
+    rows = []
+    for g, d in scores.groupby(group_col):
+        rows.append(dict(group=g, n=len(d), dsc_median=d.dsc.median(), dsc_iqr=iqr(d.dsc),
+                         hd_median=d.hd.median(), hd_iqr=iqr(d.hd)))
+    out = pd.DataFrame(rows).set_index("group")
+    return out.reindex([g for g in (groups or out.index) if g in out.index])
+
+
+def fairness_summary(scores: pd.DataFrame, group_col: str, advantaged: str, other: str) -> dict:
+    """FG, SER (over the two groups, as Table 4) and the two-sided Mann–Whitney p on subject DSC."""
+    a = scores.loc[scores[group_col] == advantaged, "dsc"]
+    b = scores.loc[scores[group_col] == other, "dsc"]
+    two = scores[scores[group_col].isin([advantaged, other])]
+    return dict(fg=fairness_gap(scores, group_col, advantaged, other),
+                ser=skewed_error_ratio(two, group_col),
+                p=mann_whitney(a, b)[1])
+
+
+def experiment_scores(per_structure: pd.DataFrame, split: str = "test", frames=("ED", "ES")) -> pd.DataFrame:
+    d = per_structure[per_structure.split == split] if "split" in per_structure else per_structure
+    return subject_scores(d, frames)
+
+
+def summary_table(results: dict[str, pd.DataFrame], group_col: str, advantaged: str, other: str,
+                  groups=None, split: str = "test") -> pd.DataFrame:
+    """One row per experiment × group: n, median/IQR of DSC and HD, and the experiment's FG, SER and p."""
+    rows = []
+    for name, per in results.items():
+        sc = experiment_scores(per, split)
+        fair = fairness_summary(sc, group_col, advantaged, other)
+        gs = group_stats(sc, group_col, groups)
+        for g, r in gs.iterrows():
+            rows.append(dict(experiment=name, split=split, group=g, **r.to_dict(), **fair))
+    return pd.DataFrame(rows)
+
+
+def write_summary(results: dict[str, pd.DataFrame], params: dict, path: str | Path) -> pd.DataFrame:
+    cur = params["curation"]
+    df = summary_table(results, cur.get("group_col", "ethnicity"), cur.get("advantaged", "White"),
+                       cur.get("minority", "Black"))
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(path, index=False)
+    return df
+
+
+def paper_style(scores: pd.DataFrame, group_col: str, advantaged: str, other: str) -> pd.DataFrame:
+    """The layout of the paper's Table 4 for one experiment: rows are measures, columns the two groups."""
+    gs = group_stats(scores, group_col, [advantaged, other])
+    fair = fairness_summary(scores, group_col, advantaged, other)
+    t = pd.DataFrame({g: [gs.loc[g, "dsc_median"], gs.loc[g, "dsc_iqr"], gs.loc[g, "hd_median"], gs.loc[g, "hd_iqr"]]
+                      for g in (advantaged, other)},
+                     index=["Median DSC", "IQR DSC", "Median HD (mm)", "IQR HD (mm)"])
+    extra = pd.DataFrame({advantaged: [fair["ser"], fair["fg"], fair["p"]], other: [np.nan] * 3},
+                         index=["SER", "Fairness gap", "Mann–Whitney p"])
+    return pd.concat([t, extra])
+
+
+def load_paper_table(path: str | Path, table: str, method: str) -> pd.DataFrame:
+    """The paper's values for one method of one table, as rows × groups (from data_manifest/paper_tables)."""
+    df = pd.read_csv(path, comment="#", dtype={"table": str})
+    d = df[(df.table == str(table)) & (df.method == method)]
+    if d.empty:
+        raise KeyError(f"{path}: no rows for table {table!r}, method {method!r}")
+    return d.pivot(index="measure", columns="group", values="value")
+
+
+DEMOGRAPHIC_MEASURES = {"age": "Age (years)", "weight": "Weight (kg)", "height": "Height (cm)", "bmi": "Body Mass Index"}
+
+
+def demographics_table(subjects: pd.DataFrame, group_col: str, groups, test: str = "t") -> pd.DataFrame:
+    """Mean (SD) per group beside the overall values, as the paper's Tables 1–3.
+
+    ``test="t"``: each group against the overall set with a two-tailed Student's t-test, an asterisk on the
+    cell when p < 0.05 (Table 1). ``test="anova"``: one-way ANOVA across the groups, an asterisk on the measure
+    when p < 0.05 (Table 2). The p-values are returned in the ``attrs['p']`` mapping."""
+    from .stats import anova, t_test
+    groups = [g for g in groups if (subjects[group_col] == g).any()]
+    cols = {"Overall": subjects, **{g: subjects[subjects[group_col] == g] for g in groups}}
+    out = {name: [str(len(d))] for name, d in cols.items()}
+    index = ["n subjects"]
+    pvals = {}
+    for col, label in DEMOGRAPHIC_MEASURES.items():
+        if col not in subjects:
+            continue
+        if test == "anova":
+            p = anova(*[cols[g][col] for g in groups])
+            pvals[col] = p
+            index.append(label + (" *" if p < 0.05 else ""))
+        else:
+            index.append(label)
+        for name, d in cols.items():
+            cell = f"{d[col].mean():.1f} ({d[col].std():.1f})"
+            if test == "t" and name != "Overall":
+                p = t_test(d[col], subjects[col])
+                pvals[(col, name)] = p
+                cell += "*" if p < 0.05 else ""
+            out[name].append(cell)
+    table = pd.DataFrame(out, index=index)
+    table.attrs["p"] = pvals
+    return table
+
+
+def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
+    """Our :func:`paper_style` table with the paper's values in extra columns. Per-experiment values (SER,
+    FG, p; stored under group ``all``) go in the first group's column, as the paper prints them."""
+    groups = list(ours.columns)
+    out = ours.rename(columns=lambda c: f"{c} (ours)")
+    alias = {"Mann–Whitney p": "p"}
+    for i, g in enumerate(groups):
+        vals = []
+        for m in ours.index:
+            key = alias.get(m, m)
+            v = np.nan
+            if key in paper.index:
+                if g in paper.columns and not pd.isna(paper.loc[key, g]):
+                    v = paper.loc[key, g]
+                elif i == 0 and "all" in paper.columns:
+                    v = paper.loc[key, "all"]
+            vals.append(v)
+        out[f"{g} (paper)"] = vals
+    return out
