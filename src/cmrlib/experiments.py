@@ -94,7 +94,7 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
     rd = run_dir_for(data, name, method)
     out = rd / "metrics.csv"
     if out.exists():
-        return pd.read_csv(out, dtype={"subject_id": str})
+        return _read_metrics(out)
     rd.mkdir(parents=True, exist_ok=True)
     cfg = train_config(data.params, method)
     (rd / "config.json").write_text(json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
@@ -108,7 +108,11 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
     tmp = out.with_suffix(".tmp")
     df.to_csv(tmp, index=False)
     os.replace(tmp, out)
-    return df
+    return _read_metrics(out)
+
+
+def _read_metrics(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"subject_id": str})
 
 
 def chapter_experiments(only: str | None = None) -> list[str]:
@@ -123,6 +127,6 @@ def stored_results(params: dict) -> dict[str, pd.DataFrame]:
     """Every finished experiment of a profile (name → metrics)."""
     res = {}
     for f in sorted(runs_dir(params).glob("*/metrics.csv")):
-        df = pd.read_csv(f, dtype={"subject_id": str})
+        df = _read_metrics(f)
         res[str(df.experiment.iloc[0])] = df
     return res

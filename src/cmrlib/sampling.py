@@ -5,9 +5,9 @@
   (seed 001 §4.3 uses a share of one half, "as many Black as White subjects in each batch"; Fig. S2 varies it);
 - :func:`stratified_sampler`: equal shares for K groups (the 2021 study's stratified batch sampling, seed 002).
 
-Group counts per batch are exact: shares are turned into integers by largest remainder, ties broken at
-random, so over many batches the composition matches the shares exactly in expectation and within one slice
-per batch. All randomness comes from a ``torch.Generator`` so that a resumed run draws the same batches.
+Group counts per batch are exact: each group gets the integer part of its share of the batch, and the slots
+left over go to groups with probability equal to their fractional parts (systematic sampling), so a batch is
+never more than one slice off its shares and the expected composition equals the shares exactly. All randomness comes from a ``torch.Generator`` so that a resumed run draws the same batches.
 """
 from __future__ import annotations
 
@@ -35,14 +35,18 @@ class GroupBatchSampler:
         self.shares = torch.tensor([shares[g] / total for g in self.groups], dtype=torch.float64)
 
     def counts(self, batch_size: int, gen: torch.Generator) -> torch.Tensor:
+        """Slices per group in one batch: floor(share × batch) each, and the remaining slots given by
+        systematic sampling on the fractional parts, so group g gets one more with probability equal to its
+        fractional part and its expected count is exactly share × batch."""
         raw = self.shares * batch_size
         base = torch.floor(raw).long()
+        frac = raw - base
         rem = batch_size - int(base.sum())
         if rem:
-            frac = raw - base
-            # largest remainder with random tie-breaking
-            key = frac + 1e-9 * torch.rand(len(frac), generator=gen, dtype=torch.float64)
-            base[torch.argsort(key, descending=True)[:rem]] += 1
+            edges = torch.cumsum(frac, 0)
+            points = torch.rand(1, generator=gen, dtype=torch.float64) + torch.arange(rem, dtype=torch.float64)
+            hits = torch.searchsorted(edges, points, right=True).clamp(max=len(frac) - 1)
+            base += torch.bincount(hits, minlength=len(frac))
         return base
 
     def sample(self, batch_size: int, gen: torch.Generator) -> torch.Tensor:

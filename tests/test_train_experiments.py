@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+
+from cmrlib import experiments
+from cmrlib.augment import augment_batch
+from cmrlib.train import TrainConfig, poly_lr, predict, train_model
+
+
+@pytest.fixture(scope="module")
+def toy():
+    rng = np.random.default_rng(0)
+    img = rng.normal(size=(24, 32, 32)).astype(np.float16)
+    lab = np.zeros((24, 32, 32), np.uint8)
+    lab[:, 8:16, 8:16] = 1; lab[:, 16:20, 8:16] = 2; lab[:, 8:16, 20:26] = 3
+    img[lab == 1] += 2
+    return img, lab, np.array(["W"] * 20 + ["B"] * 4)
+
+
+CFG = TrainConfig(channels=(4, 8, 16), steps=6, batch_size=4, checkpoint_every=2, seed=1)
+
+
+def _weights(model):
+    return {k: v.detach().clone() for k, v in model.state_dict().items()}
+
+
+def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy, tmp_path):
+    img, lab, groups = toy
+    full = _weights(train_model(img, lab, CFG, tmp_path / "full", groups, progress=False))
+    train_model(img, lab, CFG, tmp_path / "cut", groups, progress=False, stop_at=3)   # "interrupted" at step 3
+    resumed = _weights(train_model(img, lab, CFG, tmp_path / "cut", groups, progress=False))
+    for k in full:
+        torch.testing.assert_close(full[k], resumed[k], rtol=0, atol=0, msg=k)
+    log = (tmp_path / "cut" / "train_log.csv").read_text().splitlines()
+    assert log[0] == "step,lr,loss" and log[-1].startswith("6,")
+
+
+def test_same_seed_same_weights_other_seed_differs(toy, tmp_path):
+    img, lab, groups = toy
+    a = _weights(train_model(img, lab, CFG, tmp_path / "a", groups, progress=False))
+    b = _weights(train_model(img, lab, CFG, tmp_path / "b", groups, progress=False))
+    c = _weights(train_model(img, lab, TrainConfig(**{**CFG.__dict__, "seed": 2}), tmp_path / "c", groups,
+                             progress=False))
+    k = next(iter(a))
+    torch.testing.assert_close(a[k], b[k], rtol=0, atol=0)
+    assert not torch.equal(a[k], c[k])
+
+
+def test_predict_shapes_and_learning_signal(toy, tmp_path):
+    img, lab, groups = toy
+    cfg = TrainConfig(channels=(8, 16, 32), steps=40, batch_size=8, lr=0.05, augment=False, seed=0)
+    model = train_model(img, lab, cfg, tmp_path / "learn", groups, progress=False)
+    pred = predict(model, img, batch_size=7)
+    assert pred.shape == lab.shape and pred.dtype == np.uint8
+    assert ((pred == 1) & (lab == 1)).sum() > 0.5 * (lab == 1).sum()
+
+
+def test_poly_schedule():
+    assert poly_lr(0.01, 0, 100) == 0.01
+    assert poly_lr(0.01, 50, 100) == pytest.approx(0.01 * 0.5**0.9)
+
+
+def test_augmentation_keeps_labels_aligned():
+    x = torch.zeros(4, 1, 32, 32); y = torch.zeros(4, 32, 32, dtype=torch.long)
+    x[:, :, 10:20, 10:20] = 1.0; y[:, 10:20, 10:20] = 1
+    xa, ya = augment_batch(x, y, torch.Generator().manual_seed(0), noise=0.0)
+    assert xa.shape == x.shape and ya.dtype == torch.long and set(ya.unique().tolist()) <= {0, 1}
+    inside = xa[:, 0][ya == 1].mean()
+    outside = xa[:, 0][ya == 0].mean()
+    assert inside > outside + 0.5
+
+
+def test_run_store_returns_stored_result_without_training(tiny_params, monkeypatch):
+    from cmrlib.pipeline import prepare_data
+    data = prepare_data(tiny_params, progress=False)
+    first = experiments.run_experiment(data, "baseline", progress=False)
+    assert set(first.split) == {"test", "external"}
+    assert set(first.structure) == {"LVBP", "LVM", "RVBP"} and first.hd.notna().all()
+
+    def boom(*a, **k):
+        raise AssertionError("trained again")
+    monkeypatch.setattr(experiments, "train_model", boom)
+    again = experiments.run_experiment(data, "baseline", progress=False)
+    assert again.equals(first)
+    assert experiments.stored_results(tiny_params)["baseline"].shape == first.shape
