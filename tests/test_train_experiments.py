@@ -32,7 +32,7 @@ def test_resume_gives_the_same_weights_as_an_uninterrupted_run(toy, tmp_path):
     for k in full:
         torch.testing.assert_close(full[k], resumed[k], rtol=0, atol=0, msg=k)
     log = (tmp_path / "cut" / "train_log.csv").read_text().splitlines()
-    assert log[0] == "step,lr,loss" and log[-1].startswith("6,")
+    assert log[0] == "step,lr,loss,group_weights" and log[-1].startswith("6,")
 
 
 def test_same_seed_same_weights_other_seed_differs(toy, tmp_path):

@@ -79,11 +79,14 @@ def build(params_path: str, root: str | Path = ".", kernel: str = "python3", onl
     root = Path(root).resolve()
     params = load_params(root / params_path if not Path(params_path).is_absolute() else params_path)
     out = root / "_build" / "executed" / params["profile"]
-    if out.exists():
+    if out.exists() and not only:      # a partial run (--only) keeps the chapters executed before
         shutil.rmtree(out)
     stage(root, out, params)
     t0 = time.perf_counter()
     times = execute(root, str(Path(params_path)), out, only, kernel)
+    for nb in toc_notebooks(root):     # chapters never executed are rendered without outputs
+        if not (out / f"{nb}.ipynb").exists():
+            shutil.copy(root / f"{nb}.ipynb", out / f"{nb}.ipynb")
     t1 = time.perf_counter()
     jb = Path(sys.executable).with_name("jupyter-book")
     cmd = [str(jb) if jb.exists() else "jupyter-book", "build", str(out), "-W", "--keep-going", "--builder", "html"]

@@ -12,6 +12,7 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from .config import runs_dir
@@ -25,7 +26,9 @@ from .train import TrainConfig, predict, train_model
 @dataclass
 class Method:
     """How training differs from the baseline. ``sampler``: uniform | oversampling | stratified;
-    ``level``: the minority's batch share for oversampling; ``loss``: dice_ce | ce."""
+    ``level``: the minority's batch share for oversampling; ``objective``: mean | reweight | group_dro |
+    group_dro_reweight; ``loss``: dice_ce | ce; ``options``: the objective's settings (``normalise`` for
+    reweighting; ``eta`` and ``adjustment`` for Group DRO)."""
     sampler: str = "uniform"
     level: float = 0.5
     objective: str = "mean"
@@ -33,13 +36,29 @@ class Method:
     options: dict = field(default_factory=dict)
 
 
+DRO = dict(eta=0.01, adjustment=0.0)
 METHODS = {
+    # seed 001 Table 4
     "baseline": Method(),
     "oversampling": Method(sampler="oversampling"),
+    "reweighting": Method(objective="reweight", options=dict(normalise="paper")),
+    "group_dro": Method(objective="group_dro", loss="ce", options=DRO),
+    # seed 001 Table 5 (Group DRO always with CE, §4.6)
+    "oversampling_group_dro": Method(sampler="oversampling", objective="group_dro", loss="ce", options=DRO),
+    "group_dro_reweighting": Method(objective="group_dro_reweight", loss="ce", options=dict(DRO, normalise="paper")),
+    "oversampling_reweighting": Method(sampler="oversampling", objective="reweight", options=dict(normalise="paper")),
+    # an implementation choice measured in chapter 04: weights as a weighted mean instead of Eq. 2's scale
+    "reweighting_weighted_mean": Method(objective="reweight", options=dict(normalise="batch")),
 }
 
 # which experiments each chapter needs (for `cmrlib run --only NN`)
-CHAPTERS = {"02": ["baseline"]}
+CHAPTERS = {
+    "02": ["baseline"],
+    "03": ["baseline", "oversampling"],
+    "04": ["baseline", "reweighting", "reweighting_weighted_mean"],
+    "05": ["baseline", "group_dro"],
+    "06": ["baseline", "oversampling_group_dro", "group_dro_reweighting", "oversampling_reweighting"],
+}
 
 
 def train_config(params: dict, method: Method) -> TrainConfig:
@@ -61,10 +80,42 @@ def make_sampler(method: Method, groups, minority: str):
 
 
 def make_objective(method: Method, groups):
-    from .losses import MeanObjective
+    """The objective for a method; group weights are computed from the training slices' group counts."""
+    import torch
+
+    from .losses import GroupDROObjective, MeanObjective, ReweightedObjective, group_weights
+    from .train import group_order
+    names = group_order(groups)
+    counts = {g: int((np.asarray(groups) == g).sum()) for g in names}
+    o = method.options
     if method.objective == "mean":
         return MeanObjective()
+    weights = torch.tensor([group_weights(counts)[g] for g in names])
+    if method.objective == "reweight":
+        return ReweightedObjective(weights, o.get("normalise", "paper"))
+    if method.objective in ("group_dro", "group_dro_reweight"):
+        dro = GroupDROObjective(len(names), o.get("eta", 0.01), [counts[g] for g in names], o.get("adjustment", 0.0))
+        if method.objective == "group_dro":
+            return dro
+        return ReweightedGroupDRO(dro, ReweightedObjective(weights, o.get("normalise", "paper")))
     raise ValueError(f"unknown objective {method.objective!r}")
+
+
+class ReweightedGroupDRO:
+    """Group DRO on reweighted losses (seed 001 Table 5, "Group DRO + reweighting"): each sample's loss is
+    multiplied by its group's weight ŵ_g (Eq. 1–2) before Group DRO forms group means and updates q."""
+
+    def __init__(self, dro, reweight):
+        self.dro, self.reweight = dro, reweight
+
+    def __call__(self, per_sample, group_ids, n_groups):
+        return self.dro(per_sample * self.reweight.w.to(per_sample.device)[group_ids], group_ids, n_groups)
+
+    def state_dict(self):
+        return self.dro.state_dict()
+
+    def load_state_dict(self, state):
+        self.dro.load_state_dict(state)
 
 
 def run_dir_for(data: Data, name: str, method: Method) -> Path:

@@ -1,7 +1,13 @@
-"""Loss functions, all returning one value per sample so that group methods can combine them.
+"""Loss functions and the objectives that combine per-sample losses into the training loss.
 
+Per-sample losses (one value per slice, so group methods can combine them):
 - :func:`dice_ce_per_sample`: soft Dice over the three structures plus cross-entropy (nnU-Net's loss, §4.2);
 - :func:`ce_per_sample`: cross-entropy only (used with Group DRO, §4.5, because Dice is not additive).
+
+Objectives (chapters 02–06):
+- :class:`MeanObjective`: the plain batch mean (baseline, oversampling);
+- :class:`ReweightedObjective`: group reweighting, seed 001 Eq. 1–2;
+- :class:`GroupDROObjective`: Group DRO, Sagawa et al. 2020, with the exponentiated-gradient update.
 """
 from __future__ import annotations
 
@@ -41,3 +47,80 @@ class MeanObjective:
 
     def load_state_dict(self, state: dict) -> None:
         pass
+
+
+def group_weights(counts: dict, eps: float = 1e-6) -> dict:
+    """Seed 001 Eq. 1–2: w_g = n_G / (n_g + ε) with n_G the number of samples in all groups, then
+    normalised to sum to 1 over the groups."""
+    n_all = float(sum(counts.values()))
+    w = {g: n_all / (n + eps) for g, n in counts.items()}
+    total = sum(w.values())
+    return {g: v / total for g, v in w.items()}
+
+
+def _group_means(per_sample: torch.Tensor, group_ids: torch.Tensor, n_groups: int):
+    """Mean loss and count per group in the batch (0 loss, 0 count for a group absent from the batch)."""
+    counts = torch.bincount(group_ids, minlength=n_groups).to(per_sample.dtype)
+    sums = torch.zeros(n_groups, dtype=per_sample.dtype, device=per_sample.device).index_add(0, group_ids, per_sample)
+    return sums / counts.clamp(min=1), counts
+
+
+class ReweightedObjective:
+    """Group reweighting (seed 001 §4.4): each sample's loss times its group's normalised weight ŵ_g.
+
+    ``normalise`` chooses what the weighted losses are divided by:
+    - ``"paper"``: the batch size, with ŵ summing to 1 over groups as Eq. 2 states. The weights are then all
+      below 1 (the majority's near 1/n_G·n_min), so the effective learning rate shrinks;
+    - ``"batch"``: the sum of the batch's weights, a weighted mean that keeps the loss scale of the baseline.
+    """
+
+    def __init__(self, weights_by_group_id: torch.Tensor, normalise: str = "paper"):
+        if normalise not in ("paper", "batch"):
+            raise ValueError(f"normalise must be 'paper' or 'batch', got {normalise!r}")
+        self.w = weights_by_group_id.float()
+        self.normalise = normalise
+
+    def __call__(self, per_sample, group_ids, n_groups):
+        w = self.w.to(per_sample.device)[group_ids]
+        if self.normalise == "paper":
+            return (w * per_sample).mean()
+        return (w * per_sample).sum() / w.sum()
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+class GroupDROObjective:
+    """Group DRO (Sagawa et al. 2020, Algorithm 1; seed 001 §4.5).
+
+    Each step: group losses L_g are the means of the per-sample losses of group g in the batch, plus an
+    optional size adjustment C/sqrt(n_g); the group weights are updated by exponentiated gradient,
+    q_g ← q_g · exp(η · L_g), and renormalised; the training loss is Σ_g q_g L_g. The weights are part of
+    the checkpoint, so a resumed run continues with them."""
+
+    def __init__(self, n_groups: int, eta: float = 0.01, group_sizes=None, adjustment: float = 0.0):
+        self.q = torch.full((n_groups,), 1.0 / n_groups)
+        self.eta = float(eta)
+        sizes = torch.as_tensor(group_sizes, dtype=torch.float32) if group_sizes is not None else torch.ones(n_groups)
+        self.adj = float(adjustment) / torch.sqrt(sizes)
+        self.history: list[list[float]] = []
+
+    def __call__(self, per_sample, group_ids, n_groups):
+        means, counts = _group_means(per_sample, group_ids, n_groups)
+        present = counts > 0
+        adjusted = means + self.adj.to(means.device) * present
+        with torch.no_grad():
+            q = self.q.to(means.device) * torch.exp(self.eta * adjusted.detach() * present)
+            self.q = (q / q.sum()).cpu()
+        self.history.append(self.q.tolist())
+        return (self.q.to(means.device) * adjusted).sum()
+
+    def state_dict(self):
+        return {"q": self.q.clone()}
+
+    def load_state_dict(self, state):
+        if "q" in state:
+            self.q = state["q"].clone()

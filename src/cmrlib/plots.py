@@ -68,3 +68,14 @@ def distributions(df: pd.DataFrame, columns, group_col: str, order):
         sns.kdeplot(data=df, x=col, hue=group_col, hue_order=order, common_norm=False, ax=ax, warn_singular=False)
     fig.tight_layout()
     return fig
+
+
+def dsc_by_group_panels(scores_by_method: dict[str, pd.DataFrame], group_col: str, order, reference: str = "White"):
+    """One Fig. 2-style panel per method, sharing the y axis."""
+    n = len(scores_by_method)
+    fig, axes = plt.subplots(1, n, figsize=(4.2 * n, 3.4), sharey=True, squeeze=False)
+    for ax, (name, sc) in zip(axes[0], scores_by_method.items()):
+        dsc_by_group(sc, group_col, order, reference, title=name.replace("_", " "), ax=ax)
+        ax.tick_params(axis="x", labelrotation=45)
+    fig.tight_layout()
+    return fig

@@ -141,3 +141,36 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
             vals.append(v)
         out[f"{g} (paper)"] = vals
     return out
+
+
+def compare_methods(results: dict[str, pd.DataFrame], paper_csv: str | Path, table: str, group_col: str,
+                    advantaged: str, other: str, split: str = "test") -> pd.DataFrame:
+    """Side-by-side columns of several experiments, ours beside the paper's (seed 001 Tables 4–7).
+
+    Methods absent from the paper's table get only our columns."""
+    parts = {}
+    for name, per in results.items():
+        ours = paper_style(experiment_scores(per, split), group_col, advantaged, other)
+        try:
+            parts[name] = beside_paper(ours, load_paper_table(paper_csv, table, name))
+        except KeyError:
+            parts[name] = ours.rename(columns=lambda c: f"{c} (ours)")
+    return pd.concat(parts, axis=1)
+
+
+def change_vs_baseline(results: dict[str, pd.DataFrame], group_col: str, groups, baseline: str = "baseline",
+                       split: str = "test") -> pd.DataFrame:
+    """Median DSC per group for each method minus the baseline's, with the Mann–Whitney p of each group's
+    DSC against the baseline's (is the change significant?)."""
+    base = experiment_scores(results[baseline], split)
+    rows = []
+    for name, per in results.items():
+        if name == baseline:
+            continue
+        sc = experiment_scores(per, split)
+        for g in groups:
+            a, b = sc.loc[sc[group_col] == g, "dsc"], base.loc[base[group_col] == g, "dsc"]
+            if len(a) and len(b):
+                rows.append(dict(method=name, group=g, delta_median_dsc=a.median() - b.median(),
+                                 p_vs_baseline=mann_whitney(a, b)[1]))
+    return pd.DataFrame(rows)

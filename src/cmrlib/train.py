@@ -45,6 +45,11 @@ class TrainConfig:
         return d
 
 
+def group_order(groups) -> list:
+    """The order in which groups are numbered inside training (objectives index their weights by it)."""
+    return sorted(set(np.asarray(groups).tolist()), key=str)
+
+
 def pick_device(requested: str | None = None) -> torch.device:
     if requested:
         return torch.device(requested)
@@ -86,7 +91,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
     sampler = sampler or uniform_sampler(groups)
     objective = objective or MeanObjective()
     loss_fn = LOSSES[cfg.loss]
-    group_names = sorted(set(groups.tolist()), key=str)
+    group_names = group_order(groups)
     group_index = {g: i for i, g in enumerate(group_names)}
     slice_gid = torch.as_tensor([group_index[g] for g in groups.tolist()])
     imgs = torch.as_tensor(images)
@@ -105,7 +110,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         step = state["step"]
     log = open(run_dir / "train_log.csv", "a")
     if step == 0:
-        log.write("step,lr,loss\n")
+        log.write("step,lr,loss,group_weights\n")
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress, mininterval=2)
     while step < cfg.steps:
@@ -128,7 +133,9 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         opt.step()
         step += 1
         bar.update(1)
-        log.write(f"{step},{lr:.6g},{loss.item():.6g}\n")
+        q = getattr(getattr(objective, "dro", objective), "q", None)
+        qs = " ".join(f"{v:.5g}" for v in q.tolist()) if q is not None else ""
+        log.write(f"{step},{lr:.6g},{loss.item():.6g},{qs}\n")
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or step == stop_at:
             log.flush()
             _save_atomic(dict(model=model.state_dict(), optimizer=opt.state_dict(), generator=gen.get_state(),

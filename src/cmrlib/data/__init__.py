@@ -1,0 +1,1 @@
+"""Data: manifests, NIfTI I/O, the synthetic cohort, dataset adapters, curation and the preprocessed cache."""
