@@ -83,3 +83,20 @@ def test_run_store_returns_stored_result_without_training(tiny_params, monkeypat
     again = experiments.run_experiment(data, "baseline", progress=False)
     assert again.equals(first)
     assert experiments.stored_results(tiny_params)["baseline"].shape == first.shape
+
+
+def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):
+    from cmrlib.pipeline import prepare_data
+    data = prepare_data(tiny_params, progress=False)
+    size = experiments.crop_size(data, 4)
+    assert size[0] % 4 == 0 and size[0] <= data.cache.images.shape[1]
+    imgs, labs, groups = experiments.training_arrays(data, size)
+    assert imgs.shape[1:] == size and len(imgs) == len(groups)
+    full_imgs, full_labs, _ = data.train_arrays()
+    assert (labs > 0).sum() == (full_labs > 0).sum()          # the box holds the whole heart
+    gt = experiments.run_experiment(data, "baseline_crop_gt", progress=False)
+    cas = experiments.run_experiment(data, "baseline_cascade", progress=False)
+    for df in (gt, cas):
+        assert len(df) == 3 * 2 * len(data.ids("test") + data.ids("external"))
+        assert df.hd.notna().all()
+    assert gt.box_found.all()

@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import runs_dir
+from .crop import box_for, box_size, cascade_predict, crop, fit, paste
 from .data.cache import stable_hash
 from .metrics import volume_metrics
 from .pipeline import Data, volume_indices
@@ -34,6 +35,9 @@ class Method:
     objective: str = "mean"
     loss: str = "dice_ce"
     options: dict = field(default_factory=dict)
+    crop: str | None = None          # None | "gt" | "cascade"
+    first_stage: str | None = None   # cascade: the full-image experiment that places the box
+    second_stage: str | None = None  # cascade: the ground-truth-crop experiment that segments it
 
 
 DRO = dict(eta=0.01, adjustment=0.0)
@@ -51,6 +55,15 @@ METHODS = {
     "reweighting_weighted_mean": Method(objective="reweight", options=dict(normalise="batch")),
 }
 
+# seed 001 Tables 6 (ground-truth crops) and 7 (cascade) for every mitigation
+for _name in list(METHODS):
+    if _name == "reweighting_weighted_mean":
+        continue
+    _m = METHODS[_name]
+    METHODS[f"{_name}_crop_gt"] = Method(**{**_m.__dict__, "crop": "gt"})
+    METHODS[f"{_name}_cascade"] = Method(crop="cascade", first_stage=_name, second_stage=f"{_name}_crop_gt")
+PAPER_METHODS = ["baseline", "oversampling", "reweighting", "group_dro"]
+
 # which experiments each chapter needs (for `cmrlib run --only NN`)
 CHAPTERS = {
     "02": ["baseline"],
@@ -58,6 +71,8 @@ CHAPTERS = {
     "04": ["baseline", "reweighting", "reweighting_weighted_mean"],
     "05": ["baseline", "group_dro"],
     "06": ["baseline", "oversampling_group_dro", "group_dro_reweighting", "oversampling_reweighting"],
+    "07": [f"{m}_crop_gt" for m in PAPER_METHODS],
+    "08": [f"{m}_cascade" for m in PAPER_METHODS],
 }
 
 
@@ -124,37 +139,100 @@ def run_dir_for(data: Data, name: str, method: Method) -> Path:
     return runs_dir(data.params) / f"{name}-{key}"
 
 
-def evaluate(model, data: Data, batch_size: int = 64, progress: bool = True) -> pd.DataFrame:
-    """Per subject × frame × structure DSC and HD on the test and external subjects, with group columns."""
+def crop_size(data: Data, multiple: int) -> tuple[int, int]:
+    """Seed 001 §4.7's box (largest training heart + 5 px each side), rounded up to a multiple of the
+    network's total stride (a few pixels of extra margin) and capped at the image size."""
+    train = set(data.ids("train"))
+    vols = [int(i) for i in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy())]
+    h, w = box_size(data.cache.volume(i)[1] for i in vols)
+    H, W = data.cache.images.shape[-2:]
+    up = lambda n, N: min(N, -(-n // multiple) * multiple)  # noqa: E731
+    return up(h, H), up(w, W)
+
+
+def training_arrays(data: Data, size: tuple[int, int] | None = None):
+    """Training slices, labels and groups; with ``size``, each training stack is cropped to its
+    ground-truth heart box first."""
+    images, labels, groups = data.train_arrays()
+    if size is None:
+        return images, labels, groups
+    train = set(data.ids("train"))
+    grp = data.subjects.set_index("subject_id")[data.group_col]
+    ims, labs, gs = [], [], []
+    for vi in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy()):
+        img, lab, _ = data.cache.volume(int(vi))
+        box, _ = box_for(lab > 0, size)
+        ims.append(fit(crop(img, box), size, value=img.min()))
+        labs.append(fit(crop(lab, box), size))
+        gs += [grp[data.cache.volumes.subject_id.iloc[int(vi)]]] * len(img)
+    return np.concatenate(ims), np.concatenate(labs), np.asarray(gs)
+
+
+def trained_model(data: Data, name: str, method: Method | None = None, progress: bool = True):
+    """The model of an experiment: trained (or resumed) in its run folder, or loaded when finished."""
+    method = method or METHODS[name]
+    rd = run_dir_for(data, name, method)
+    rd.mkdir(parents=True, exist_ok=True)
+    cfg = train_config(data.params, method)
+    size = crop_size(data, 2 ** (len(cfg.channels) - 1)) if method.crop == "gt" else None
+    (rd / "config.json").write_text(json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
+                                                "cache": data.cache.path.name, "crop_size": size},
+                                               indent=1, default=str))
+    images, labels, groups = training_arrays(data, size)
+    minority = data.params["curation"].get("minority", "Black")
+    model = train_model(images, labels, cfg, rd, slice_groups=groups, sampler=make_sampler(method, groups, minority),
+                        objective=make_objective(method, groups), progress=progress, desc=name)
+    return model, size
+
+
+def evaluate(predict_volume, data: Data, progress: bool = True) -> pd.DataFrame:
+    """Per subject × frame × structure DSC and HD on the test and external subjects, with group columns.
+
+    ``predict_volume(image, label)`` returns the full-size label map (the label is used only by
+    ground-truth cropping, to place the box). A ``box_found`` column records whether a cascade's first stage
+    found the heart."""
     from tqdm.auto import tqdm
-    vols = volume_indices(data)
     rows = []
-    for vi in tqdm(vols, desc="evaluate", disable=not progress, mininterval=2):
+    for vi in tqdm(volume_indices(data), desc="evaluate", disable=not progress, mininterval=2):
         img, lab, spacing = data.cache.volume(int(vi))
-        pred = predict(model, img, batch_size)
+        pred, found = predict_volume(img, lab)
         v = data.cache.volumes.iloc[int(vi)]
         for r in volume_metrics(pred, lab, spacing):
-            rows.append(dict(subject_id=v.subject_id, frame=v.frame, **r))
-    df = pd.DataFrame(rows)
-    return df.merge(data.subjects, on="subject_id", how="left")
+            rows.append(dict(subject_id=v.subject_id, frame=v.frame, box_found=found, **r))
+    return pd.DataFrame(rows).merge(data.subjects, on="subject_id", how="left")
 
 
 def run_experiment(data: Data, name: str, method: Method | None = None, progress: bool = True) -> pd.DataFrame:
-    """Train (or resume, or reuse) one experiment and return its per-structure metrics."""
+    """Train (or resume, or reuse) one experiment and return its per-structure metrics.
+
+    ``crop=None``: full images. ``crop="gt"``: trained and tested on ground-truth heart crops, predictions
+    pasted back. ``crop="cascade"``: no training of its own; the full-image model ``first_stage`` places the
+    box and the ground-truth-crop model ``second_stage`` segments it (seed 001 Fig. 1)."""
     method = method or METHODS[name]
     rd = run_dir_for(data, name, method)
     out = rd / "metrics.csv"
     if out.exists():
         return _read_metrics(out)
-    rd.mkdir(parents=True, exist_ok=True)
-    cfg = train_config(data.params, method)
-    (rd / "config.json").write_text(json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
-                                                "cache": data.cache.path.name}, indent=1, default=str))
-    images, labels, groups = data.train_arrays()
-    minority = data.params["curation"].get("minority", "Black")
-    model = train_model(images, labels, cfg, rd, slice_groups=groups, sampler=make_sampler(method, groups, minority),
-                        objective=make_objective(method, groups), progress=progress, desc=name)
-    df = evaluate(model, data, data.params.get("evaluation", {}).get("batch_size", 64), progress)
+    bs = data.params.get("evaluation", {}).get("batch_size", 64)
+    if method.crop == "cascade":
+        full, _ = trained_model(data, method.first_stage, progress=progress)
+        second, size = trained_model(data, method.second_stage, progress=progress)
+        rd.mkdir(parents=True, exist_ok=True)
+
+        def predict_volume(img, lab):
+            pred, _, found = cascade_predict(lambda x: predict(full, x, bs), lambda x: predict(second, x, bs), img, size)
+            return pred, found
+    else:
+        model, size = trained_model(data, name, method, progress)
+        if method.crop == "gt":
+            def predict_volume(img, lab):
+                box, found = box_for(lab > 0, size)
+                c = fit(crop(img, box), size, value=img.min())
+                return paste(predict(model, c, bs)[..., : box.h, : box.w], box, img.shape), found
+        else:
+            def predict_volume(img, lab):
+                return predict(model, img, bs), True
+    df = evaluate(predict_volume, data, progress)
     df["experiment"] = name
     tmp = out.with_suffix(".tmp")
     df.to_csv(tmp, index=False)

@@ -1,0 +1,66 @@
+import numpy as np
+
+from cmrlib.crop import BUFFER, Box, box_for, box_size, cascade_predict, crop, heart_extent, paste
+
+
+def _stack(shape=(3, 40, 50)):
+    lab = np.zeros(shape, np.uint8)
+    lab[1, 10:20, 12:30] = 1     # 10 × 18
+    lab[2, 15:22, 20:25] = 3     # union with slice 1: rows 10–21 (12), cols 12–29 (18)
+    return lab
+
+
+def test_extent_and_size_with_buffer():
+    assert heart_extent(_stack()) == (12, 18)
+    small = np.zeros((2, 40, 50), np.uint8); small[0, 5:9, 5:8] = 2
+    assert box_size([_stack(), small]) == (12 + 2 * BUFFER, 18 + 2 * BUFFER)
+    assert box_size([small], buffer=0) == (4, 3)
+
+
+def test_box_is_centred_and_fixed_size():
+    box, found = box_for(_stack() > 0, (22, 28))
+    assert found and (box.h, box.w) == (22, 28)
+    assert box.y0 == 5 and box.x0 == 7          # centre (15.5, 20.5) minus half the size
+    inside = crop(_stack(), box)
+    assert inside.sum() == _stack().sum()       # the whole heart is in the box
+
+
+def test_box_is_moved_inside_the_image_at_borders():
+    lab = np.zeros((1, 40, 50), np.uint8); lab[0, 0:4, 46:50] = 1
+    box, _ = box_for(lab > 0, (20, 20))
+    assert box.y0 == 0 and box.x0 == 30 and box.y0 + box.h <= 40 and box.x0 + box.w <= 50
+    big, _ = box_for(lab > 0, (60, 70))          # larger than the image: clipped to the image
+    assert (big.h, big.w) == (40, 50) and (big.y0, big.x0) == (0, 0)
+
+
+def test_crop_paste_round_trip_is_exact():
+    lab = _stack()
+    box, _ = box_for(lab > 0, (22, 28))
+    back = paste(crop(lab, box), box, lab.shape)
+    np.testing.assert_array_equal(back, lab)
+    assert Box(1, 2, 3, 4).slices == (slice(1, 4), slice(2, 6))
+
+
+def test_cascade_with_empty_first_stage_uses_centred_fallback():
+    img = np.random.default_rng(0).random((2, 40, 50)).astype(np.float32)
+    seen = {}
+
+    def full(x):
+        return np.zeros(x.shape, np.uint8)
+
+    def crop_model(x):
+        seen["shape"] = x.shape
+        return np.ones(x.shape, np.uint8)
+
+    pred, box, found = cascade_predict(full, crop_model, img, (20, 30))
+    assert not found and seen["shape"] == (2, 20, 30)
+    assert (box.y0, box.x0) == (10, 10)                       # centred: (40-20)/2, (50-30)/2
+    assert pred.shape == img.shape and pred.sum() == 2 * 20 * 30 and pred[:, box.slices[0], box.slices[1]].all()
+
+
+def test_cascade_follows_the_first_stage_heart():
+    img = np.zeros((1, 40, 50), np.float32)
+    first = np.zeros((1, 40, 50), np.uint8); first[0, 30:36, 40:46] = 1
+    pred, box, found = cascade_predict(lambda x: first, lambda x: (x * 0 + 2).astype(np.uint8), img, (10, 10))
+    assert found and box.y0 <= 30 and box.y0 + 10 >= 36 and box.x0 <= 40 and box.x0 + 10 >= 46
+    assert (pred == 2).sum() == 100
