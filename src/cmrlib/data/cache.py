@@ -145,15 +145,25 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
 
 
 def volumes_from_manifest(manifest: pd.DataFrame):
-    """Read each manifest row's image and label; errors name the subject, frame and file."""
+    """Read each manifest row's image and label (a time point of a 4D file where ``frame_index`` is set,
+    relabelled where ``label_map`` is set); errors name the subject, frame and file."""
+    from .manifest import apply_label_map, parse_label_map
     for _, row in manifest.iterrows():
-        img, isp = read_nifti(row["image"])
-        lab, lsp = read_nifti(row["label"])
+        fi = row.get("frame_index")
+        fi = None if fi is None or pd.isna(fi) else int(fi)
+        img, isp = read_nifti(row["image"], fi)
+        lab, lsp = read_nifti(row["label"], fi)
+        lm = row.get("label_map")
+        if isinstance(lm, str) and lm:
+            lab = apply_label_map(lab, parse_label_map(lm))
         where = f"subject {row['subject_id']} frame {row['frame']}"
         if img.shape != lab.shape:
             raise ValueError(f"{where}: image {row['image']} shape {img.shape} != label {row['label']} shape {lab.shape}")
         if not np.allclose(isp, lsp, atol=1e-3):
             raise ValueError(f"{where}: image spacing {isp} != label spacing {lsp} ({row['label']})")
+        if lab.max() > 3:
+            raise ValueError(f"{where}: label values {sorted(np.unique(lab).tolist())} in {row['label']} exceed 3; "
+                             "set the manifest's label_map")
         yield row.to_dict(), row["frame"], img, lab, isp
 
 

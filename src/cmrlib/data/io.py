@@ -25,8 +25,9 @@ def _sitk():
         return None
 
 
-def read_nifti(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]]:
-    """Read a 3D NIfTI volume: returns (array (Z, Y, X), spacing (z, y, x) mm)."""
+def read_nifti(path: str | Path, frame_index: int | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
+    """Read a 3D NIfTI volume, or time point ``frame_index`` of a 4D one (cine series such as M&Ms):
+    returns (array (Z, Y, X), spacing (z, y, x) mm)."""
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: file not found")
@@ -43,8 +44,12 @@ def read_nifti(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]
             sp = tuple(float(z) for z in img.header.get_zooms()[:3])[::-1]
     except Exception as exc:  # noqa: BLE001 - re-raised with the file named
         raise ImageReadError(f"{path}: cannot read NIfTI ({exc})") from exc
-    if arr.ndim == 4 and arr.shape[0] == 1:
-        arr = arr[0]
+    if arr.ndim == 4:
+        if frame_index is None and arr.shape[0] != 1:
+            raise ImageReadError(f"{path}: 4D series with {arr.shape[0]} time points and no frame index")
+        if frame_index is not None and not 0 <= frame_index < arr.shape[0]:
+            raise ImageReadError(f"{path}: frame index {frame_index} outside 0..{arr.shape[0] - 1}")
+        arr = arr[frame_index or 0]
     if arr.ndim != 3:
         raise ImageReadError(f"{path}: expected a 3D volume, got shape {arr.shape}")
     spacing = tuple(round(float(s), SPACING_DECIMALS) for s in sp[-3:])
@@ -54,7 +59,7 @@ def read_nifti(path: str | Path) -> tuple[np.ndarray, tuple[float, float, float]
 
 
 def write_nifti(arr: np.ndarray, spacing: tuple[float, float, float], path: str | Path) -> None:
-    """Write a (Z, Y, X) array with spacing (z, y, x) mm as NIfTI."""
+    """Write a (Z, Y, X) array, or a (T, Z, Y, X) cine series, with spacing (z, y, x) mm as NIfTI."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     arr = np.asarray(arr)
@@ -63,7 +68,7 @@ def write_nifti(arr: np.ndarray, spacing: tuple[float, float, float], path: str 
     sitk = _sitk()
     if sitk is not None:
         img = sitk.GetImageFromArray(arr)
-        img.SetSpacing(tuple(float(s) for s in spacing[::-1]))
+        img.SetSpacing(tuple(float(s) for s in spacing[::-1]) + ((1.0,) if arr.ndim == 4 else ()))
         sitk.WriteImage(img, str(path), True)
     else:
         import nibabel as nib

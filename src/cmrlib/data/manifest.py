@@ -4,6 +4,9 @@ Required columns: ``subject_id``, ``frame`` (ED/ES), ``image``, ``label`` (paths
 folder or absolute). Optional group columns are validated when present: ``ethnicity`` (the paper's six
 groups), ``sex`` (F/M), ``age``, ``height`` (cm), ``weight`` (kg), ``bmi``, ``site``, ``split``; any other column
 is kept as a further protected attribute (for example ACDC's diagnosis ``group``).
+
+Two optional technical columns: ``label_map`` ("1:3,3:1" maps a dataset's label values to the project's
+1 LVBP, 2 LVM, 3 RVBP when read) and ``frame_index`` (the time point to read from a 4D cine file).
 """
 from __future__ import annotations
 
@@ -39,13 +42,23 @@ def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifes
     for i, row in df.iterrows():
         where = f"row {i + 2} (subject {row['subject_id']}, frame {row['frame']})"
         for col, allowed in CATEGORIES.items():
-            if col in df.columns and row[col] not in allowed:
+            if col in df.columns and row[col] not in allowed and not (col != "frame" and pd.isna(row[col])):
                 problems.append(f"{where}: {col} {row[col]!r} is not one of {', '.join(allowed)}")
         for col, (lo, hi) in NUMERIC_RANGES.items():
             if col in df.columns:
+                if pd.isna(row[col]):        # a missing value is allowed; a wrong one is not
+                    continue
                 v = pd.to_numeric(pd.Series([row[col]]), errors="coerce").iloc[0]
                 if pd.isna(v) or not lo <= v <= hi:
                     problems.append(f"{where}: {col} {row[col]!r} is outside [{lo}, {hi}]")
+        if "label_map" in df.columns and isinstance(row["label_map"], str) and row["label_map"]:
+            try:
+                parse_label_map(row["label_map"])
+            except ValueError as exc:
+                problems.append(f"{where}: label_map {row['label_map']!r}: {exc}")
+        if "frame_index" in df.columns and not pd.isna(row["frame_index"]):
+            if not float(row["frame_index"]).is_integer() or row["frame_index"] < 0:
+                problems.append(f"{where}: frame_index {row['frame_index']!r} is not a non-negative integer")
         for col in ("image", "label"):
             p = row[col]
             if not isinstance(p, str) or not p:
@@ -75,5 +88,28 @@ def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
 
 def subjects_from_manifest(df: pd.DataFrame) -> pd.DataFrame:
     """One row per subject with its group columns (frame-specific columns dropped)."""
-    cols = [c for c in df.columns if c not in ("frame", "image", "label")]
+    cols = [c for c in df.columns if c not in ("frame", "image", "label", "label_map", "frame_index")]
     return df[cols].drop_duplicates("subject_id").reset_index(drop=True)
+
+
+def parse_label_map(text: str) -> dict[int, int]:
+    """"1:3,2:2,3:1" → {1: 3, 2: 2, 3: 1}; targets must be project labels 0–3."""
+    out = {}
+    for part in text.split(","):
+        src, sep, dst = part.partition(":")
+        if not sep:
+            raise ValueError(f"expected source:target pairs, got {part!r}")
+        s, d = int(src), int(dst)
+        if d not in (0, 1, 2, 3):
+            raise ValueError(f"target {d} is not a project label (0 background, 1 LVBP, 2 LVM, 3 RVBP)")
+        out[s] = d
+    return out
+
+
+def apply_label_map(label, mapping: dict[int, int]):
+    """Relabel an array; values absent from the mapping become background."""
+    import numpy as np
+    lut = np.zeros(max(max(mapping), int(label.max()) if label.size else 0) + 1, dtype=np.uint8)
+    for s, d in mapping.items():
+        lut[s] = d
+    return lut[label.astype(np.int64)]

@@ -1,0 +1,61 @@
+"""ACDC (Bernard et al. 2018): ``patientNNN/Info.cfg`` and ``patientNNN_frameXX[_gt].nii.gz``.
+
+ACDC labels are 1 RV, 2 myocardium, 3 LV; the manifest maps them to the project's 1 LVBP, 2 LVM, 3 RVBP.
+Group columns: diagnosis ``group`` (NOR, DCM, HCM, MINF, RV), height, weight, BMI and its WHO class.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from . import bmi_class, check_pairs, finish
+
+LABEL_MAP = "1:3,2:2,3:1"
+
+
+def read_info(path: Path) -> dict:
+    info = {}
+    for line in path.read_text().splitlines():
+        key, sep, val = line.partition(":")
+        if sep:
+            info[key.strip()] = val.strip()
+    return info
+
+
+def build_manifest(root: str | Path, out: str | Path | None = None, check_images: bool = True) -> pd.DataFrame:
+    """Manifest of every ``patient*`` folder under ``root``; raises AdapterError listing every problem."""
+    root = Path(root)
+    problems: list[str] = []
+    if not root.is_dir():
+        raise FileNotFoundError(f"ACDC folder not found: {root}")
+    patients = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("patient"))
+    if not patients:
+        problems.append(f"{root}: no patientNNN folders")
+    rows = []
+    for pdir in patients:
+        pid = pdir.name
+        cfg = pdir / "Info.cfg"
+        if not cfg.exists():
+            problems.append(f"subject {pid}: missing {cfg}")
+            continue
+        info = read_info(cfg)
+        missing = [k for k in ("ED", "ES", "Group", "Height", "Weight") if k not in info]
+        if missing:
+            problems.append(f"subject {pid}: {cfg} lacks {', '.join(missing)}")
+            continue
+        h, w = float(info["Height"]), float(info["Weight"])
+        bmi = w / (h / 100) ** 2 if h > 0 else float("nan")
+        for frame in ("ED", "ES"):
+            n = int(info[frame])
+            img = f"{pid}/{pid}_frame{n:02d}.nii.gz"
+            lab = f"{pid}/{pid}_frame{n:02d}_gt.nii.gz"
+            for f in (img, lab):
+                if not (root / f).exists():
+                    problems.append(f"subject {pid} frame {frame}: missing file {root / f}")
+            rows.append(dict(subject_id=pid, frame=frame, image=img, label=lab, label_map=LABEL_MAP,
+                             group=info["Group"], height=h, weight=w, bmi=round(bmi, 2), bmi_class=bmi_class(bmi),
+                             site="ACDC"))
+    if check_images and not problems:
+        check_pairs(rows, root, problems)
+    return finish(rows, root, Path(out) if out else None, "ACDC", problems)
