@@ -1,4 +1,4 @@
-"""Command line: ``cmrlib cohort | run | book``."""
+"""Command line: ``cmrlib cohort | manifest | run | book``."""
 from __future__ import annotations
 
 import argparse
@@ -17,6 +17,25 @@ def _cohort(a):
     print(f"cache: {data.cache.path} ({len(data.cache.volumes)} volumes, {len(data.cache.images)} slices)")
     print(data.subjects.groupby(["split", data.group_col]).size().unstack(fill_value=0).to_string())
     print(f"took {time.perf_counter() - t0:.1f} s")
+
+
+def _manifest(a):
+    from .data.adapters import AdapterError, acdc, mnms, ukbb
+    try:
+        if a.dataset == "acdc":
+            df = acdc.build_manifest(a.root, a.out)
+        elif a.dataset == "mnms":
+            df = mnms.build_manifest(a.root, a.out, info_csv=a.info)
+        else:
+            if not a.demographics:
+                raise SystemExit("ukbb needs --demographics CSV")
+            df = ukbb.build_manifest(a.root, a.demographics, a.out, image_pattern=a.image_pattern,
+                                     label_pattern=a.label_pattern, salt=a.salt)
+            print(f"left out {len(df.attrs['excluded'])} subjects without a known ethnic background")
+    except AdapterError as exc:
+        print(exc, file=sys.stderr)
+        raise SystemExit(2) from None
+    print(f"{a.out}: {df.subject_id.nunique()} subjects, {len(df)} rows")
 
 
 def _run(a):
@@ -49,6 +68,16 @@ def main(argv=None) -> int:
     c.add_argument("--params", required=True)
     c.add_argument("--nifti", action="store_true", help="also write NIfTI + manifest for a direct-route profile")
     c.set_defaults(func=_cohort)
+    m = sub.add_parser("manifest", help="build a validated manifest from a dataset as distributed")
+    m.add_argument("--dataset", required=True, choices=["acdc", "ukbb", "mnms"])
+    m.add_argument("--root", required=True, help="the dataset's folder")
+    m.add_argument("--out", required=True, help="manifest CSV to write")
+    m.add_argument("--demographics", help="ukbb: CSV with field codes (eid, 21000-0.0, 31-0.0, ...)")
+    m.add_argument("--image-pattern", default="{eid}/sa_{frame}.nii.gz")
+    m.add_argument("--label-pattern", default="{eid}/label_sa_{frame}.nii.gz")
+    m.add_argument("--salt", default="cmrlib", help="ukbb: secret that keys the pseudonyms")
+    m.add_argument("--info", help="mnms: the information CSV (found under --root when omitted)")
+    m.set_defaults(func=_manifest)
     r = sub.add_parser("run", help="train and evaluate experiments; writes runs/<profile>/summary.csv")
     r.add_argument("--params", required=True)
     r.add_argument("--only", help="chapter number, e.g. 02")

@@ -22,6 +22,11 @@ def load_params(path: str | Path) -> dict:
     if not path.exists():
         raise ParamsError(f"parameter file not found: {path}")
     p = yaml.safe_load(path.read_text()) or {}
+    if "extends" in p:                 # a variant: the base profile with some fields replaced
+        base = load_params(path.parent / p.pop("extends"))
+        for k in ("_path", "data_root", "runs_root"):
+            base.pop(k, None)
+        p = _merge(base, p)
     for key, typ in REQUIRED.items():
         if key not in p:
             raise ParamsError(f"{path}: missing field '{key}'")
@@ -32,6 +37,13 @@ def load_params(path: str | Path) -> dict:
     p["runs_root"] = os.environ.get("CMRLIB_RUNS", p.get("runs_root", "runs"))
     p["_path"] = str(path)
     return p
+
+
+def _merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for k, v in over.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
 
 
 def runs_dir(params: dict) -> Path:

@@ -185,7 +185,7 @@ def trained_model(data: Data, name: str, method: Method | None = None, progress:
     return model, size
 
 
-def evaluate(predict_volume, data: Data, progress: bool = True) -> pd.DataFrame:
+def evaluate(predict_volume, data: Data, progress: bool = True, splits=("test", "external")) -> pd.DataFrame:
     """Per subject × frame × structure DSC and HD on the test and external subjects, with group columns.
 
     ``predict_volume(image, label)`` returns the full-size label map (the label is used only by
@@ -193,7 +193,7 @@ def evaluate(predict_volume, data: Data, progress: bool = True) -> pd.DataFrame:
     found the heart."""
     from tqdm.auto import tqdm
     rows = []
-    for vi in tqdm(volume_indices(data), desc="evaluate", disable=not progress, mininterval=2):
+    for vi in tqdm(volume_indices(data, splits), desc="evaluate", disable=not progress, mininterval=2):
         img, lab, spacing = data.cache.volume(int(vi))
         pred, found = predict_volume(img, lab)
         v = data.cache.volumes.iloc[int(vi)]

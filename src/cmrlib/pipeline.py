@@ -84,12 +84,25 @@ def prepare_data(params: dict, progress: bool = True) -> Data:
         cache = build_cache(volumes_from_manifest(manifest), subjects_from_manifest(manifest),
                             manifest_key(manifest, prep), root, prep)
     cur = params["curation"]
+    site = cur.get("site", "internal")   # train/test come from this site; other sites are external
+    if "site" not in cache.subjects or not (cache.subjects["site"] == site).any():
+        site = None
     subjects = split_train_test(cache.subjects, cur["train"], params["seed"], cur.get("group_col", "ethnicity"),
-                                site="internal" if "site" in cache.subjects else None,
-                                max_minority_share=cur.get("max_minority_share"))
+                                site=site, max_minority_share=cur.get("max_minority_share"))
     return Data(cache, subjects, params)
 
 
 def volume_indices(data: Data, splits=("test", "external")) -> np.ndarray:
     ids = set(data.subjects.loc[data.subjects.split.isin(splits), "subject_id"])
     return np.flatnonzero(data.cache.volumes.subject_id.isin(ids).to_numpy())
+
+
+def real_data_params(params: dict, manifest: str, group_col: str, advantaged: str, minority: str,
+                     train: dict, name: str) -> dict:
+    """A copy of a profile that reads a real-data manifest and splits by another protected attribute
+    (chapter 12). Preprocessing and training settings stay those of the profile."""
+    p = {**params, "profile": f"{params['profile']}_{name}"}
+    p["cohort"] = {**params["cohort"], "source": str(manifest)}
+    p["curation"] = {**params["curation"], "group_col": group_col, "advantaged": advantaged, "minority": minority,
+                     "train": train, "max_minority_share": None}
+    return p

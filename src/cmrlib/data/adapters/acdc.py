@@ -1,7 +1,8 @@
 """ACDC (Bernard et al. 2018): ``patientNNN/Info.cfg`` and ``patientNNN_frameXX[_gt].nii.gz``.
 
 ACDC labels are 1 RV, 2 myocardium, 3 LV; the manifest maps them to the project's 1 LVBP, 2 LVM, 3 RVBP.
-Group columns: diagnosis ``group`` (NOR, DCM, HCM, MINF, RV), height, weight, BMI and its WHO class.
+Group columns: diagnosis ``group`` (NOR, DCM, HCM, MINF, RV), height, weight, BMI, its WHO class and
+``obesity`` (obese: BMI ≥ 30).
 """
 from __future__ import annotations
 
@@ -12,6 +13,16 @@ import pandas as pd
 from . import bmi_class, check_pairs, finish
 
 LABEL_MAP = "1:3,2:2,3:1"
+
+
+def find_root(folder: str | None = None) -> Path | None:
+    """The ACDC folder: the given one, else ``$CMRLIB_ACDC``, else ``../shared/data/acdc`` beside the
+    repository; None when none exists."""
+    import os
+    for cand in (folder, os.environ.get("CMRLIB_ACDC"), str(Path.cwd().parent / "shared" / "data" / "acdc")):
+        if cand and (Path(cand) / "patient001").is_dir():
+            return Path(cand).resolve()
+    return None
 
 
 def read_info(path: Path) -> dict:
@@ -55,7 +66,7 @@ def build_manifest(root: str | Path, out: str | Path | None = None, check_images
                     problems.append(f"subject {pid} frame {frame}: missing file {root / f}")
             rows.append(dict(subject_id=pid, frame=frame, image=img, label=lab, label_map=LABEL_MAP,
                              group=info["Group"], height=h, weight=w, bmi=round(bmi, 2), bmi_class=bmi_class(bmi),
-                             site="ACDC"))
+                             obesity="obese" if bmi >= 30 else "not obese", site="ACDC"))
     if check_images and not problems:
         check_pairs(rows, root, problems)
     return finish(rows, root, Path(out) if out else None, "ACDC", problems)
