@@ -74,6 +74,7 @@ CHAPTERS = {
     "07": [f"{m}_crop_gt" for m in PAPER_METHODS],
     "08": [f"{m}_cascade" for m in PAPER_METHODS],
 }
+# chapter 10's sweeps vary the training set itself; `cmrlib book` runs them (cmrlib.sweeps)
 
 
 def train_config(params: dict, method: Method) -> TrainConfig:

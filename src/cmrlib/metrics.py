@@ -75,3 +75,26 @@ def clinical_volumes(label: np.ndarray, spacing) -> dict:
     voxel_ml = float(np.prod(spacing)) / 1000.0
     return dict(lv_ml=float((label == 1).sum() * voxel_ml), rv_ml=float((label == 3).sum() * voxel_ml),
                 lvm_g=float((label == 2).sum() * voxel_ml * 1.05))
+
+
+def clinical_table(cache, subjects: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per subject from the cached labels: LVEDV and LVESV (ml), LVEF (%), LV mass at ED (g) and, where height
+    and weight are known, LV mass indexed to body surface area (g/m², Mosteller BSA). Chapter 01 compares these
+    with published normal ranges."""
+    rows = {}
+    for i, v in cache.volumes.iterrows():
+        _, lab, sp = cache.volume(i)
+        rows.setdefault(v.subject_id, {})[v.frame] = clinical_volumes(lab, sp)
+    out = []
+    for sid, fr in rows.items():
+        if "ED" not in fr or "ES" not in fr:
+            continue
+        edv, esv = fr["ED"]["lv_ml"], fr["ES"]["lv_ml"]
+        out.append(dict(subject_id=sid, lvedv_ml=edv, lvesv_ml=esv, lvef_pct=100 * (edv - esv) / edv if edv else np.nan,
+                        lvm_g=fr["ED"]["lvm_g"]))
+    df = pd.DataFrame(out)
+    if subjects is not None:
+        df = df.merge(subjects, on="subject_id", how="left")
+        if {"height", "weight"} <= set(df.columns):
+            df["lvm_index"] = df.lvm_g / np.sqrt(df.height * df.weight / 3600.0)
+    return df

@@ -78,11 +78,11 @@ def prepare_data(params: dict, progress: bool = True) -> Data:
         subjects = synthetic.subjects_table(spec, cfg)
         key = "d-" + stable_hash([synthetic_key(params), prep.key()])
         cache = build_cache(synthetic.iter_volumes(spec, subjects, cfg), subjects[synthetic.PUBLIC_COLUMNS],
-                            key, root, prep)
+                            key, root, prep, total=2 * len(subjects), progress=progress)
     else:
         manifest = load_manifest(prepare_cohort(params, progress))
         cache = build_cache(volumes_from_manifest(manifest), subjects_from_manifest(manifest),
-                            manifest_key(manifest, prep), root, prep)
+                            manifest_key(manifest, prep), root, prep, total=len(manifest), progress=progress)
     cur = params["curation"]
     site = cur.get("site", "internal")   # train/test come from this site; other sites are external
     if "site" not in cache.subjects or not (cache.subjects["site"] == site).any():

@@ -144,13 +144,17 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 
 
 def compare_methods(results: dict[str, pd.DataFrame], paper_csv: str | Path, table: str, group_col: str,
-                    advantaged: str, other: str, split: str = "test") -> pd.DataFrame:
-    """Side-by-side columns of several experiments, ours beside the paper's (seed 001 Tables 4–7).
+                    advantaged: str, other: str, split: str = "test", frames=("ED", "ES"),
+                    structure: str | None = None) -> pd.DataFrame:
+    """Side-by-side columns of several experiments, ours beside the paper's (seed 001 Tables 4–9, S9).
 
-    Methods absent from the paper's table get only our columns."""
+    ``frames=("ED",)`` and ``split="external"`` give the external tables; ``structure`` restricts to one
+    structure (Tables S1–S3). Methods absent from the paper's table get only our columns."""
     parts = {}
     for name, per in results.items():
-        ours = paper_style(experiment_scores(per, split), group_col, advantaged, other)
+        if structure is not None:
+            per = per[per.structure == structure]
+        ours = paper_style(experiment_scores(per, split, frames), group_col, advantaged, other)
         try:
             parts[name] = beside_paper(ours, load_paper_table(paper_csv, table, name))
         except KeyError:

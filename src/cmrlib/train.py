@@ -1,6 +1,7 @@
 """One training loop for every method of the book.
 
-SGD with Nesterov momentum and nnU-Net's poly learning-rate schedule, lr_t = lr_0 (1 − t/T)^0.9; a
+SGD with Nesterov momentum (or Adam, for short CPU budgets) and nnU-Net's poly learning-rate schedule,
+lr_t = lr_0 (1 − t/T)^0.9; a
 per-sample loss combined by an *objective* (plain mean, group reweighting, Group DRO); a batch sampler
 (uniform, oversampling, stratified); batched tensor augmentation; automatic mixed precision (bf16) when CUDA is
 present; a tqdm progress bar; a checkpoint every ``checkpoint_every`` steps holding model, optimiser, objective
@@ -25,6 +26,7 @@ from .sampling import GroupBatchSampler, uniform_sampler
 @dataclass
 class TrainConfig:
     network: str = "unet"
+    optimizer: str = "sgd"       # sgd: nnU-Net's SGD, Nesterov momentum; adam: Adam (faster start on CPU budgets)
     channels: tuple = (8, 16, 32, 64)
     steps: int = 40
     batch_size: int = 16
@@ -84,8 +86,13 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)
     model = build_network(cfg.network, cfg.channels).to(dev)
-    opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                          weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                              weight_decay=cfg.weight_decay)
+    elif cfg.optimizer == "adam":
+        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    else:
+        raise ValueError(f"unknown optimizer {cfg.optimizer!r} (sgd or adam)")
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     groups = np.asarray(slice_groups) if slice_groups is not None else np.zeros(len(images), dtype=int)
     sampler = sampler or uniform_sampler(groups)

@@ -111,7 +111,7 @@ def load_cache(path: str | Path) -> Cache:
 
 
 def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str | Path,
-                prep: Preprocessing) -> Cache:
+                prep: Preprocessing, total: int | None = None, progress: bool = True) -> Cache:
     """Build (or reuse) the cache ``root/key`` from an iterable of (subject row, frame, image, label, spacing).
 
     Both the NIfTI route (:func:`volumes_from_manifest`) and the synthetic fast path
@@ -123,9 +123,11 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
     tmp = root / f".{key}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
+    from tqdm.auto import tqdm
     imgs, labs, rows = [], [], []
     start = 0
-    for row, frame, img, lab, spacing in volumes:
+    for row, frame, img, lab, spacing in tqdm(volumes, total=total, desc="cache", disable=not progress,
+                                              mininterval=5):
         pi, pl, sp = preprocess_volume(img, lab, spacing, prep)
         imgs.append(pi)
         labs.append(pl)

@@ -20,6 +20,7 @@ class ImageReadError(OSError):
 def _sitk():
     try:
         import SimpleITK as sitk  # noqa: N813
+        sitk.ProcessObject.SetGlobalWarningDisplay(False)   # e.g. ACDC's "unexpected scales in sform"
         return sitk
     except ImportError:
         return None

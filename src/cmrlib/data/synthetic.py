@@ -154,9 +154,9 @@ def _anatomy(spec: dict, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     fv = lambda name: np.array([factor_value(spec, name, x) for x in g])  # noqa: E731
     df["p_endo_r"] = scale * rng.normal(*a["lv_endo_radius_ed"], n)
     df["p_len"] = scale * rng.normal(*a["lv_length_ed"], n)
-    wall = (rng.normal(*a["lv_wall_ed"], n) + 1.5 * male + 0.02 * (df.age.to_numpy() - 60)
-            + 1.5 * df.hypertension.to_numpy() + fv("myocardial_wall"))
-    df["p_wall"] = np.clip(wall, 5.0, 16.0)
+    wall = (rng.normal(*a["lv_wall_ed"], n) + 1.2 * male + 0.02 * (df.age.to_numpy() - 60)
+            + 1.0 * df.hypertension.to_numpy() + fv("myocardial_wall"))
+    df["p_wall"] = np.clip(wall, 4.0, 16.0)
     df["p_lvef"] = np.clip(rng.normal(*a["lvef"], n), 0.4, 0.78)
     df["p_rvef"] = np.clip(rng.normal(*a["rvef"], n), 0.35, 0.75)
     df["p_ecc"] = rng.uniform(0.0, 0.08, n)
@@ -167,19 +167,51 @@ def _anatomy(spec: dict, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
         df[f"p_phase{k}"] = rng.uniform(0, 2 * math.pi, n)
     df["p_heart_dx"] = rng.normal(20.0, 5.0, n)       # LV centre, mm right of body centre (image x)
     df["p_heart_dy"] = rng.normal(-15.0, 5.0, n)      # mm anterior (image y negative)
-    lean = np.where(male, a["lean_half_width_male"], a["lean_half_width_female"]) * (df.height.to_numpy() / 170.0)
+    body_height, body_bmi = _body_habitus(spec, df)
+    lean = np.where(male, a["lean_half_width_male"], a["lean_half_width_female"]) * (body_height / 170.0)
     df["p_body_w"] = lean * rng.normal(1.0, 0.04, n)
     df["p_body_h"] = df.p_body_w * rng.normal(0.68, 0.04, n)
-    fat = a["fat_mm_at_bmi22"] + a["fat_mm_per_bmi"] * (df.bmi.to_numpy() - 22.0)
+    fat = a["fat_mm_at_bmi22"] + a["fat_mm_per_bmi"] * (body_bmi - 22.0)
     df["p_fat"] = np.clip(fat * fv("subcutaneous_fat_thickness") * rng.normal(1.0, 0.15, n), 2.0, 80.0)
     df["p_fat_signal"] = fv("fat_signal") * rng.normal(1.0, 0.03, n)
-    df["p_pericardial_fat"] = np.clip(rng.normal(2.5, 1.0, n) + 0.15 * (df.bmi.to_numpy() - 26), 0.5, 8)
+    df["p_pericardial_fat"] = np.clip(rng.normal(2.5, 1.0, n) + 0.15 * (body_bmi - 26), 0.5, 8)
+    df["p_breast_bmi"] = body_bmi
     df["p_ghost"] = rng.random(n) < fv("ghosting_rate")
     df["p_band"] = rng.random(n) < fv("banding_rate")
     df["p_band_pos"] = rng.uniform(-1, 1, n)
     df["p_band_angle"] = rng.uniform(0, math.pi, n)
     df["p_z0"] = rng.uniform(2.0, 8.0, n)
     return df
+
+
+def _body_habitus(spec: dict, df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """Height and BMI that shape the body outside the heart. With outside-heart differences switched off, each
+    subject's height and BMI are moved to the same quantile of the reference group's distribution, so the
+    groups' bodies differ no more than the reference group's members do (their hearts, which follow the real
+    height and weight, keep their differences)."""
+    h, b = df.height.to_numpy(float), df.bmi.to_numpy(float)
+    if spec.get("outside_heart_differences", True):
+        return h, b
+    h, b = h.copy(), b.copy()
+    for cohort, groups in spec["demographics"].items():
+        ref = groups.get(spec["reference_group"])
+        if ref is None:
+            continue
+        ref_bmi = _bmi_moments(ref)
+        for g, d in groups.items():
+            m = ((df.site == cohort) & (df.ethnicity == g)).to_numpy()
+            gb = _bmi_moments(d)
+            h[m] = ref["height"][0] + (h[m] - d["height"][0]) * ref["height"][1] / max(d["height"][1], 1e-6)
+            b[m] = ref_bmi[0] + (b[m] - gb[0]) * ref_bmi[1] / max(gb[1], 1e-6)
+    return h, b
+
+
+def _bmi_moments(d: dict) -> tuple[float, float]:
+    """Approximate mean and SD of BMI implied by a group's height and weight moments."""
+    hm = d["height"][0] / 100
+    mean = d["weight"][0] / hm**2
+    sd = mean * np.sqrt((d["weight"][1] / d["weight"][0]) ** 2 + (2 * d["height"][1] / d["height"][0]) ** 2 * 0.25)
+    return float(mean), float(sd)
 
 
 # --------------------------------------------------------------------------------------------- rendering
@@ -285,7 +317,7 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     paint(_ellipse_dist(x, y, 0, 10.0, bw + fat + 2, bh + 0.8 * fat + 2, None, body_amps), TISSUE["skin"])
     paint(_ellipse_dist(x, y, 0, 10.0, bw + fat, bh + 0.8 * fat, None, body_amps), fat_sig)
     # breasts: fatty bulges anterior to the chest wall in women, larger with BMI
-    br = female * (25 + 1.5 * (c("bmi") - 22).clamp(min=0)) + 1e-3
+    br = female * (25 + 1.5 * (c("p_breast_bmi") - 22).clamp(min=0)) + 1e-3
     for side in (-1, 1):
         paint(_ellipse_dist(x, y, side * 0.45 * bw, 10 - bh - 0.5 * fat, br * 1.2, br * 0.8), fat_sig * 0.95)
     paint(_ellipse_dist(x, y, 0, 10.0, bw, bh, None, body_amps), TISSUE["muscle"])

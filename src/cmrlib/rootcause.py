@@ -1,0 +1,132 @@
+"""Where does the bias come from? (chapter 11; after Lee et al. 2025a, cited in seed 001 §1 and §4.7)
+
+Two probes:
+- a protected-group classifier trained on (a) full images, (b) heart crops, (c) images with the heart box
+  blanked out. If (c) tells the groups apart, the images carry group information outside the heart; if it
+  falls to chance when the synthetic cohort's outside-heart differences are switched off, that information
+  is what the spec put there.
+- where a segmentation model's errors lie: false-positive and false-negative pixels inside the heart box
+  versus outside it, per group.
+
+Subjects, not slices, are split between classifier training and testing, so no subject is on both sides.
+The AUC is computed from the Mann–Whitney U statistic (AUC = U / (n₁ n₂)).
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+
+from .crop import box_for, crop, fit
+from .stats import mann_whitney
+
+VIEWS = ("full", "heart", "outside")
+
+
+def subject_split(subjects: pd.DataFrame, group_col: str, groups, seed: int, test_fraction: float = 0.5,
+                  balance: bool = True) -> pd.DataFrame:
+    """Subjects of ``groups`` with a ``role`` column (fit / held_out), stratified by group; with ``balance``
+    the larger group is subsampled to the smaller one's size."""
+    rng = np.random.default_rng(seed)
+    parts = [subjects[subjects[group_col] == g] for g in groups]
+    n = min(len(p) for p in parts) if balance else None
+    out = []
+    for p in parts:
+        idx = rng.permutation(len(p))[: n or len(p)]
+        p = p.iloc[idx].copy()
+        k = int(round(len(p) * test_fraction))
+        p["role"] = ["held_out"] * k + ["fit"] * (len(p) - k)
+        out.append(p)
+    return pd.concat(out, ignore_index=True)
+
+
+def view_slices(cache, subject_ids, view: str, size: tuple[int, int], frame: str = "ED"):
+    """Mid-ventricular slices (the slice with most heart) of each subject in one view, with subject ids.
+    ``heart``: the fixed-size box around the heart; ``outside``: the full image with that box set to the
+    image minimum; ``full``: the image as it is."""
+    if view not in VIEWS:
+        raise ValueError(f"view must be one of {VIEWS}")
+    vols = cache.volumes.reset_index()
+    xs, ids = [], []
+    for sid in subject_ids:
+        r = vols[(vols.subject_id == sid) & (vols.frame == frame)]
+        if r.empty:
+            continue
+        img, lab, _ = cache.volume(int(r["index"].iloc[0]))
+        z = int(np.argmax((lab > 0).sum(axis=(1, 2))))
+        im = img[z].astype(np.float32)
+        box, _ = box_for(lab > 0, size)
+        if view == "heart":
+            im = fit(crop(im, box), size, value=float(im.min()))
+        elif view == "outside":
+            im = im.copy()
+            im[box.slices] = im.min()
+        xs.append(im)
+        ids.append(sid)
+    return np.stack(xs), ids
+
+
+def auc(scores, labels) -> float:
+    labels = np.asarray(labels, bool)
+    pos, neg = np.asarray(scores)[labels], np.asarray(scores)[~labels]
+    u, _ = mann_whitney(pos, neg)
+    return float(u / (len(pos) * len(neg)))
+
+
+def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 32, seed: int = 0,
+                     lr: float = 1e-3):
+    """A small CNN (MONAI Classifier) for a binary attribute, trained with Adam and flip/shift augmentation
+    on a seeded generator; returns a function mapping images to P(y = 1)."""
+    from monai.networks.nets import Classifier
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
+    h, w = x.shape[1:]
+    net = Classifier(in_shape=(1, h, w), classes=1, channels=(8, 16, 32, 64), strides=(2, 2, 2, 2), num_res_units=1)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    xt, yt = torch.as_tensor(x).unsqueeze(1), torch.as_tensor(y, dtype=torch.float32)
+    net.train()
+    for _ in range(steps):
+        idx = torch.randint(len(xt), (min(batch, len(xt)),), generator=gen)
+        xb = xt[idx]
+        shift = torch.randint(-3, 4, (2,), generator=gen).tolist()
+        xb = torch.roll(xb, shifts=shift, dims=(2, 3))
+        loss = torch.nn.functional.binary_cross_entropy_with_logits(net(xb).squeeze(1), yt[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+
+    @torch.no_grad()
+    def predict_proba(images):
+        return torch.sigmoid(net(torch.as_tensor(images).unsqueeze(1)).squeeze(1)).numpy()
+    return predict_proba
+
+
+def classifier_probe(data, groups, size, views=VIEWS, steps: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Accuracy and AUC of a group classifier per view on held-out subjects of the test split."""
+    gcol = data.group_col
+    test = data.subjects[data.subjects.split == "test"]
+    split = subject_split(test, gcol, groups, seed)
+    grp = split.set_index("subject_id")[gcol]
+    rows = []
+    for view in views:
+        parts = {}
+        for role in ("fit", "held_out"):
+            x, ids = view_slices(data.cache, split.loc[split.role == role, "subject_id"], view, size)
+            parts[role] = (x, (grp.loc[ids] == groups[1]).to_numpy().astype(int))
+        clf = train_classifier(*parts["fit"], steps=steps, seed=seed)
+        x, y = parts["held_out"]
+        p = clf(x)
+        rows.append(dict(view=view, n_fit=len(parts["fit"][1]), n_held_out=len(y),
+                         accuracy=float(((p > 0.5) == y).mean()), auc=auc(p, y)))
+    return pd.DataFrame(rows)
+
+
+def error_location(pred: np.ndarray, label: np.ndarray, size) -> dict:
+    """Wrong pixels of one stack inside and outside its ground-truth heart box."""
+    box, _ = box_for(label > 0, size)
+    wrong = pred != label
+    inside = np.zeros_like(wrong)
+    inside[..., box.slices[0], box.slices[1]] = True
+    return dict(errors_inside=int((wrong & inside).sum()), errors_outside=int((wrong & ~inside).sum()),
+                fp_outside=int(((pred > 0) & ~inside).sum()))
