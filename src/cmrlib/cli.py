@@ -52,7 +52,7 @@ def _run(a):
         print(f"{name}: {time.perf_counter() - t0:.1f} s")
     path = runs_dir(params) / "summary.csv"
     df = write_summary(results, params, path)
-    print(df.round(4).to_string(index=False))
+    print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
     print(f"summary: {path}")
 
 

@@ -254,9 +254,10 @@ def chapter_experiments(only: str | None = None) -> list[str]:
 
 
 def stored_results(params: dict) -> dict[str, pd.DataFrame]:
-    """Every finished experiment of a profile (name → metrics)."""
+    """Every finished experiment of a profile (name → metrics); where an experiment ran under several
+    configurations, the most recent result."""
     res = {}
-    for f in sorted(runs_dir(params).glob("*/metrics.csv")):
+    for f in sorted(runs_dir(params).glob("*/metrics.csv"), key=lambda f: f.stat().st_mtime):
         df = _read_metrics(f)
         res[str(df.experiment.iloc[0])] = df
     return res
