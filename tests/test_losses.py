@@ -81,3 +81,12 @@ def test_combinations_compose_as_documented():
     orw = make_objective(METHODS["oversampling_reweighting"], groups)
     assert isinstance(orw, ReweightedObjective) and METHODS["oversampling_reweighting"].sampler == "oversampling"
     assert isinstance(make_objective(METHODS["baseline"], groups), MeanObjective)
+
+
+def test_profile_can_set_the_group_dro_loss():
+    from cmrlib.experiments import train_config
+    params = {"seed": 0, "training": {"steps": 5, "dro_loss": "dice_ce"}}
+    assert train_config(params, METHODS["group_dro"]).loss == "dice_ce"
+    assert train_config(params, METHODS["oversampling_group_dro"]).loss == "dice_ce"
+    assert train_config(params, METHODS["baseline"]).loss == "dice_ce"
+    assert train_config({"seed": 0, "training": {"steps": 5}}, METHODS["group_dro"]).loss == "ce"

@@ -100,3 +100,12 @@ def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):
         assert len(df) == 3 * 2 * len(data.ids("test") + data.ids("external"))
         assert df.hd.notna().all()
     assert gt.box_found.all()
+
+
+def test_box_offsets_per_test_volume(tiny_params):
+    from cmrlib.pipeline import prepare_data
+    data = prepare_data(tiny_params, progress=False)
+    off = experiments.box_offsets(data, "baseline")
+    assert len(off) == 2 * len(data.ids("test"))
+    assert (off.offset_px >= 0).all() and off.found.dtype == bool
+    assert set(off.ethnicity) <= set(data.subjects.ethnicity)

@@ -78,10 +78,13 @@ CHAPTERS = {
 
 
 def train_config(params: dict, method: Method) -> TrainConfig:
+    """Training settings of a profile for a method. ``training.dro_loss`` overrides the loss of the Group DRO
+    methods (the paper's CE by default; the CPU profiles use per-sample Dice+CE, see chapter 05)."""
     t = dict(params["training"])
+    dro_loss = t.pop("dro_loss", None)
     t["channels"] = tuple(t.get("channels", (8, 16, 32, 64)))
     t.setdefault("seed", params["seed"])
-    t["loss"] = method.loss
+    t["loss"] = dro_loss if dro_loss and method.objective.startswith("group_dro") else method.loss
     return TrainConfig(**t)
 
 
@@ -261,3 +264,20 @@ def stored_results(params: dict) -> dict[str, pd.DataFrame]:
         df = _read_metrics(f)
         res[str(df.experiment.iloc[0])] = df
     return res
+
+
+def box_offsets(data: Data, first_stage: str = "baseline", split: str = "test") -> pd.DataFrame:
+    """Chapter 08, Table S4: per volume, the offset (pixels) between the box placed by the first-stage
+    model's prediction and the ground-truth box, and whether the first stage found a heart at all."""
+    model, _ = trained_model(data, first_stage, progress=False)
+    size = crop_size(data, 2 ** (len(data.params["training"]["channels"]) - 1))
+    grp = data.subjects.set_index("subject_id")[data.group_col]
+    rows = []
+    for vi in volume_indices(data, (split,)):
+        img, lab, _ = data.cache.volume(int(vi))
+        gt_box, _ = box_for(lab > 0, size)
+        pr_box, found = box_for(predict(model, img) > 0, size)
+        sid = data.cache.volumes.subject_id.iloc[int(vi)]
+        rows.append({data.group_col: grp[sid], "subject_id": sid, "found": found,
+                     "offset_px": float(np.hypot(pr_box.y0 - gt_box.y0, pr_box.x0 - gt_box.x0))})
+    return pd.DataFrame(rows)

@@ -176,8 +176,9 @@ def _anatomy(spec: dict, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     df["p_fat_signal"] = fv("fat_signal") * rng.normal(1.0, 0.03, n)
     df["p_pericardial_fat"] = np.clip(rng.normal(2.5, 1.0, n) + 0.15 * (body_bmi - 26), 0.5, 8)
     df["p_breast_bmi"] = body_bmi
-    df["p_ghost"] = rng.random(n) < fv("ghosting_rate")
-    df["p_band"] = rng.random(n) < fv("banding_rate")
+    size_factor = np.clip(1 + a.get("artefact_rate_per_bmi", 0.0) * (body_bmi - 27.0), 0.2, 3.0)
+    df["p_ghost"] = rng.random(n) < np.clip(fv("ghosting_rate") * size_factor, 0, 1)
+    df["p_band"] = rng.random(n) < np.clip(fv("banding_rate") * size_factor, 0, 1)
     df["p_band_pos"] = rng.uniform(-1, 1, n)
     df["p_band_angle"] = rng.uniform(0, math.pi, n)
     df["p_z0"] = rng.uniform(2.0, 8.0, n)
@@ -306,7 +307,7 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     bw, bh, fat = c("p_body_w"), c("p_body_h"), c("p_fat")
     fat_sig = c("p_fat_signal")
     female = torch.as_tensor((subjects.sex == "F").to_numpy(), device=dev).view(-1, 1, 1, 1).float()
-    img = torch.zeros((B, Z, N, W), device=dev)
+    img = torch.zeros((B, 1, N, W), device=dev)   # body layers do not vary along the stack: broadcast later
 
     def paint(dist, value):
         nonlocal img
