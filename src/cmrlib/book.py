@@ -53,7 +53,7 @@ def stage(root: Path, out: Path, params: dict) -> None:
     cfg = yaml.safe_load((root / "_config.yml").read_text())
     if not params.get("meaningful", True):
         opts = cfg.setdefault("sphinx", {}).setdefault("config", {}).setdefault("html_theme_options", {})
-        opts["announcement"] = "⚠ " + SMOKE_NOTE.replace("**", "").replace("`", "")
+        opts["announcement"] = "⚠ " + SMOKE_NOTE
     (out / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 

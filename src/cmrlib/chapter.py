@@ -7,8 +7,8 @@ import random
 
 import numpy as np
 
-SMOKE_NOTE = ("**Smoke profile.** Every number on this page comes from a run far too short to mean anything; "
-              "it only shows that the pipeline runs. Use the `course` or `gpu` profile for results.")
+SMOKE_NOTE = ("Smoke profile: every number on this page comes from a run far too short to mean anything; "
+              "it only shows that the pipeline runs. Use the course or gpu profile for results.")
 
 
 def start(params_path: str) -> dict:
@@ -25,8 +25,7 @@ def start(params_path: str) -> dict:
           f"torch {torch.__version__}, device {dev}")
     if not params.get("meaningful", True):
         from IPython.display import HTML, display
-        text = SMOKE_NOTE.replace("**Smoke profile.**", "<b>Smoke profile.</b>").replace("`course`", "course").replace("`gpu`", "gpu")
-        display(HTML(f'<div class="admonition warning"><p class="admonition-title">Warning</p><p>{text}</p></div>'))
+        display(HTML(f'<div class="admonition warning"><p class="admonition-title">Warning</p><p>{SMOKE_NOTE}</p></div>'))
     return params
 
 

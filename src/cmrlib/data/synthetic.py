@@ -287,9 +287,7 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     d_endo = _ellipse_dist(x, y, hx, hy, r_endo * f_endo * (1 + ecc) + 1e-3, r_endo * f_endo * (1 - ecc) + 1e-3, rot, amps)
     d_epi = _ellipse_dist(x, y, hx, hy, r_epi * f_epi * (1 + ecc) + 1e-3, r_epi * f_epi * (1 - ecc) + 1e-3, rot, amps)
     # RV: an ellipse on the patient's right (image left) of the LV, cut by the LV epicardium (crescent)
-    rv_scale = c("p_rv_size") * (1.0 if frame == "ED" else math.sqrt(1.0))
-    rv_ef = c("p_rvef")
-    rv_r = r_ed * 1.25 * rv_scale * (torch.sqrt(1 - rv_ef) if frame == "ES" else 1.0)
+    rv_r = r_ed * 1.25 * c("p_rv_size") * (torch.sqrt(1 - c("p_rvef")) if frame == "ES" else 1.0)
     f_rv = torch.sqrt((1 - (z / (0.8 * L)) ** 2).clamp(min=0)) * inside
     rv_cx = hx - r_epi * f_epi * 0.55 - rv_r * f_rv * 0.6
     rv_cy = hy - 0.25 * r_epi
