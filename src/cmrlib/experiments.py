@@ -195,7 +195,7 @@ def evaluate(predict_volume, data: Data, progress: bool = True, splits=("test", 
     ``predict_volume(image, label)`` returns the full-size label map (the label is used only by
     ground-truth cropping, to place the box). A ``box_found`` column records whether a cascade's first stage
     found the heart."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     rows = []
     for vi in tqdm(volume_indices(data, splits), desc="evaluate", disable=not progress, mininterval=2):
         img, lab, spacing = data.cache.volume(int(vi))

@@ -76,7 +76,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
 
     ``slice_groups`` (S,) names each slice's group for samplers and group objectives. A checkpoint in
     ``run_dir`` is resumed. ``stop_at`` ends the run early after that step (used to test resumption)."""
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
 
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)

@@ -123,7 +123,7 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
     tmp = root / f".{key}.partial-{os.getpid()}"
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
-    from tqdm.auto import tqdm
+    from tqdm import tqdm
     imgs, labs, rows = [], [], []
     start = 0
     for row, frame, img, lab, spacing in tqdm(volumes, total=total, desc="cache", disable=not progress,
