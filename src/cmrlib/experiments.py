@@ -143,9 +143,12 @@ def run_dir_for(data: Data, name: str, method: Method) -> Path:
     return runs_dir(data.params) / f"{name}-{key}"
 
 
-def crop_size(data: Data, multiple: int) -> tuple[int, int]:
+def crop_size(data: Data, multiple: int | None = None) -> tuple[int, int]:
     """Seed 001 §4.7's box (largest training heart + 5 px each side), rounded up to a multiple of the
-    network's total stride (a few pixels of extra margin) and capped at the image size."""
+    network's total stride (by default the profile network's, 2^(levels − 1); a few pixels of extra margin)
+    and capped at the image size."""
+    if multiple is None:
+        multiple = 2 ** (len(data.params["training"]["channels"]) - 1)
     train = set(data.ids("train"))
     vols = [int(i) for i in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy())]
     h, w = box_size(data.cache.volume(i)[1] for i in vols)
@@ -178,7 +181,7 @@ def trained_model(data: Data, name: str, method: Method | None = None, progress:
     rd = run_dir_for(data, name, method)
     rd.mkdir(parents=True, exist_ok=True)
     cfg = train_config(data.params, method)
-    size = crop_size(data, 2 ** (len(cfg.channels) - 1)) if method.crop == "gt" else None
+    size = crop_size(data) if method.crop == "gt" else None
     (rd / "config.json").write_text(json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
                                                 "cache": data.cache.path.name, "crop_size": size},
                                                indent=1, default=str))
@@ -270,7 +273,7 @@ def box_offsets(data: Data, first_stage: str = "baseline", split: str = "test") 
     """Chapter 08, Table S4: per volume, the offset (pixels) between the box placed by the first-stage
     model's prediction and the ground-truth box, and whether the first stage found a heart at all."""
     model, _ = trained_model(data, first_stage, progress=False)
-    size = crop_size(data, 2 ** (len(data.params["training"]["channels"]) - 1))
+    size = crop_size(data)
     grp = data.subjects.set_index("subject_id")[data.group_col]
     rows = []
     for vi in volume_indices(data, (split,)):
