@@ -13,9 +13,10 @@ setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q uv
 	if [ -n "$(TORCH_SPEC)" ]; then $(BIN)/python -m pip install -q "$(TORCH_SPEC)"; fi
-	$(BIN)/python -m pip install -q -e ".[all]"
+	# uv resolves and installs the rest in seconds (pip takes minutes); pip if uv is unavailable
+	$(BIN)/uv pip install -q --python $(BIN)/python -e ".[all]" || $(BIN)/python -m pip install -q -e ".[all]"
 	touch $@
 
 cohort: setup
@@ -27,8 +28,9 @@ run: setup
 book: setup
 	$(BIN)/cmrlib book --params $(PARAMS)
 
+# two workers: the chapters run in order on one, the unit tests beside them on the other
 test: setup
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n 2 --dist loadfile
 
 bench: setup
 	$(BIN)/python benchmarks/eval_speed.py

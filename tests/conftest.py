@@ -7,6 +7,11 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "data_manifest" / "synthetic_cohort.yaml"
 
 
+def pytest_collection_modifyitems(config, items):
+    """The chapter runs first: they are the longest, so under xdist (-n 2) the unit tests run beside them."""
+    items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)
+
+
 @pytest.fixture(scope="session")
 def spec():
     from cmrlib.data.synthetic import load_spec

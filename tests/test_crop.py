@@ -1,4 +1,5 @@
 import numpy as np
+import pytest
 
 from cmrlib.crop import BUFFER, Box, box_for, box_size, cascade_predict, crop, heart_extent, paste
 
@@ -64,3 +65,28 @@ def test_cascade_follows_the_first_stage_heart():
     pred, box, found = cascade_predict(lambda x: first, lambda x: (x * 0 + 2).astype(np.uint8), img, (10, 10))
     assert found and box.y0 <= 30 and box.y0 + 10 >= 36 and box.x0 <= 40 and box.x0 + 10 >= 46
     assert (pred == 2).sum() == 100
+
+
+def test_largest_component_removes_islands_per_structure():
+    from cmrlib.postprocess import postprocess
+    lab = np.zeros((4, 20, 20), np.uint8)
+    lab[1:3, 2:8, 2:8] = 1          # the heart's blood pool, two slices
+    lab[1:3, 8:10, 2:8] = 3         # RV beside it: touches class 1 but is another class
+    lab[0, 17:19, 17:19] = 1        # a stray island of class 1 far away
+    lab[3, 15, 2] = 2               # a single-component class stays
+    out = postprocess(lab)
+    assert out[0, 17:19, 17:19].sum() == 0
+    assert (out[1:3, 2:8, 2:8] == 1).all() and (out[1:3, 8:10, 2:8] == 3).all() and out[3, 15, 2] == 2
+    assert (postprocess(lab, "none") == lab).all()
+    with pytest.raises(ValueError, match="post-processing"):
+        postprocess(lab, "biggest")
+
+
+def test_components_connect_across_slices():
+    from cmrlib.postprocess import largest_components
+    lab = np.zeros((3, 10, 10), np.uint8)
+    lab[0, 1:3, 1:3] = 1
+    lab[1, 2:4, 2:4] = 1            # overlaps slice 0 diagonally: one 3-D component with it
+    lab[2, 8, 8] = 1
+    out = largest_components(lab)
+    assert out[0].sum() == 4 and out[1].sum() == 4 and out[2].sum() == 0

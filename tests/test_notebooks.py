@@ -1,10 +1,13 @@
 """Every chapter runs in the smoke profile, and no source notebook carries outputs."""
 import json
 import os
+from pathlib import Path
 
 import pytest
 
 from cmrlib.book import notebook_has_outputs, toc_notebooks
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_toc_lists_every_notebook(root):
@@ -34,15 +37,31 @@ def test_each_notebook_has_one_parameters_cell(root):
         assert "PARAMS = " in "".join(tagged[0]["source"])
 
 
+@pytest.fixture(scope="session")
+def notebook_runs(tmp_path_factory):
+    """One run store for the chapters of this session, so later chapters reuse the models of earlier ones
+    as in a book build (the chapters run in order, on one xdist worker)."""
+    runs = tmp_path_factory.mktemp("notebook_runs")
+    old = os.environ.get("CMRLIB_RUNS")
+    os.environ["CMRLIB_RUNS"] = str(runs)
+    yield runs
+    if old is None:
+        os.environ.pop("CMRLIB_RUNS", None)
+    else:
+        os.environ["CMRLIB_RUNS"] = old
+
+
 @pytest.mark.notebooks
-def test_notebooks_run_in_smoke_profile(root, tmp_path, monkeypatch):
+@pytest.mark.parametrize("nb", toc_notebooks(ROOT), ids=lambda nb: os.path.basename(nb))
+def test_notebook_runs_in_smoke_profile(nb, root, notebook_runs, tmp_path):
     pm = pytest.importorskip("papermill")
-    monkeypatch.setenv("CMRLIB_RUNS", str(tmp_path / "runs"))
-    for nb in toc_notebooks(root):
-        out = tmp_path / f"{os.path.basename(nb)}.ipynb"
+    out = tmp_path / f"{os.path.basename(nb)}.ipynb"
+    try:
         pm.execute_notebook(str(root / f"{nb}.ipynb"), str(out), parameters={"PARAMS": "params/smoke.yaml"},
                             cwd=str(root), kernel_name="python3", progress_bar=False)
-        cells = json.loads(out.read_text())["cells"]
-        errors = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
-                  if o.get("output_type") == "error"]
-        assert not errors
+    except pm.PapermillExecutionError as e:   # name the chapter and the cell that failed
+        pytest.fail(f"{nb}: cell {e.exec_count} raised {e.ename}: {e.evalue}", pytrace=False)
+    cells = json.loads(out.read_text())["cells"]
+    errors = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
+              if o.get("output_type") == "error"]
+    assert not errors

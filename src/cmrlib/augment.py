@@ -1,8 +1,10 @@
 """Batched data augmentation written as tensor operations, so it runs wherever the batch lives (CPU or GPU).
 
-Per sample: rotation (±15°), isotropic scaling (0.85–1.15), translation (±5%) applied by one affine grid to
-image (bilinear) and label (nearest); then intensity scale/shift, gamma and Gaussian noise on the image. All
-random draws come from a CPU ``torch.Generator`` so runs are reproducible and resumable.
+Per sample: rotation, isotropic scaling and translation applied by one affine grid to image (bilinear) and
+label (nearest); then gamma, intensity scale and Gaussian noise on the image. The default ranges are nnU-Net's
+2D ones (rotation ±180°, scaling 0.7–1.4, gamma 0.7–1.5) with a ±15% translation, so a model does not learn
+where in the field of view the heart sits. All random draws come from a CPU ``torch.Generator`` so runs are
+reproducible and resumable.
 """
 from __future__ import annotations
 
@@ -12,9 +14,12 @@ import torch
 import torch.nn.functional as F
 
 
+DEFAULTS = dict(rotate_deg=180.0, scale=(0.7, 1.4), shift=0.15, noise=0.1, gamma=(0.7, 1.5))
+
+
 def augment_batch(img: torch.Tensor, lab: torch.Tensor, gen: torch.Generator,
-                  rotate_deg: float = 15.0, scale=(0.85, 1.15), shift: float = 0.05,
-                  noise: float = 0.1, gamma=(0.8, 1.25)):
+                  rotate_deg: float = DEFAULTS["rotate_deg"], scale=DEFAULTS["scale"],
+                  shift: float = DEFAULTS["shift"], noise: float = DEFAULTS["noise"], gamma=DEFAULTS["gamma"]):
     """img (B, 1, H, W) float, lab (B, H, W) long → augmented copies on the same device."""
     B = img.shape[0]
     dev = img.device

@@ -20,7 +20,9 @@ from .crop import box_for, box_size, cascade_predict, crop, fit, paste
 from .data.cache import stable_hash
 from .metrics import volume_metrics
 from .pipeline import Data, volume_indices
+from .postprocess import postprocess
 from .sampling import oversampling_sampler, stratified_sampler, uniform_sampler
+from .augment import DEFAULTS as AUGMENT_DEFAULTS
 from .train import TrainConfig, predict, train_model
 
 
@@ -83,6 +85,8 @@ def train_config(params: dict, method: Method) -> TrainConfig:
     t = dict(params["training"])
     dro_loss = t.pop("dro_loss", None)
     t["channels"] = tuple(t.get("channels", (8, 16, 32, 64)))
+    if isinstance(t.get("augment"), dict):      # a profile overrides some ranges; the rest keep their defaults
+        t["augment"] = {**AUGMENT_DEFAULTS, **t["augment"]}
     t.setdefault("seed", params["seed"])
     t["loss"] = dro_loss if dro_loss and method.objective.startswith("group_dro") else method.loss
     return TrainConfig(**t)
@@ -137,9 +141,22 @@ class ReweightedGroupDRO:
         self.dro.load_state_dict(state)
 
 
+def postprocessing(params: dict) -> str:
+    """The profile's post-processing of predictions (``evaluation.postprocess``; nnU-Net's largest connected
+    component per structure by default)."""
+    return params.get("evaluation", {}).get("postprocess", "largest_component")
+
+
+def segment(model, images: np.ndarray, params: dict) -> np.ndarray:
+    """A model's label map for a (Z, H, W) stack, post-processed as the profile says."""
+    return postprocess(predict(model, images, params.get("evaluation", {}).get("batch_size", 64)),
+                       postprocessing(params))
+
+
 def run_dir_for(data: Data, name: str, method: Method) -> Path:
     cfg = train_config(data.params, method)
-    key = stable_hash([name, method.__dict__, cfg.to_dict(), data.cache.path.name, sorted(data.ids("train"))])
+    key = stable_hash([name, method.__dict__, cfg.to_dict(), data.cache.path.name, sorted(data.ids("train")),
+                       postprocessing(data.params)])
     return runs_dir(data.params) / f"{name}-{key}"
 
 
@@ -221,24 +238,26 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
     if out.exists():
         return _read_metrics(out)
     bs = data.params.get("evaluation", {}).get("batch_size", 64)
+    pp = postprocessing(data.params)
     if method.crop == "cascade":
         full, _ = trained_model(data, method.first_stage, progress=progress)
         second, size = trained_model(data, method.second_stage, progress=progress)
         rd.mkdir(parents=True, exist_ok=True)
 
-        def predict_volume(img, lab):
-            pred, _, found = cascade_predict(lambda x: predict(full, x, bs), lambda x: predict(second, x, bs), img, size)
-            return pred, found
+        def predict_volume(img, lab):   # the first stage is post-processed too: its mask places the box
+            pred, _, found = cascade_predict(lambda x: segment(full, x, data.params), lambda x: predict(second, x, bs),
+                                             img, size)
+            return postprocess(pred, pp), found
     else:
         model, size = trained_model(data, name, method, progress)
         if method.crop == "gt":
             def predict_volume(img, lab):
                 box, found = box_for(lab > 0, size)
                 c = fit(crop(img, box), size, value=img.min())
-                return paste(predict(model, c, bs)[..., : box.h, : box.w], box, img.shape), found
+                return postprocess(paste(predict(model, c, bs)[..., : box.h, : box.w], box, img.shape), pp), found
         else:
             def predict_volume(img, lab):
-                return predict(model, img, bs), True
+                return segment(model, img, data.params), True
     df = evaluate(predict_volume, data, progress)
     df["experiment"] = name
     tmp = out.with_suffix(".tmp")
@@ -279,7 +298,7 @@ def box_offsets(data: Data, first_stage: str = "baseline", split: str = "test") 
     for vi in volume_indices(data, (split,)):
         img, lab, _ = data.cache.volume(int(vi))
         gt_box, _ = box_for(lab > 0, size)
-        pr_box, found = box_for(predict(model, img) > 0, size)
+        pr_box, found = box_for(segment(model, img, data.params) > 0, size)
         sid = data.cache.volumes.subject_id.iloc[int(vi)]
         rows.append({data.group_col: grp[sid], "subject_id": sid, "found": found,
                      "offset_px": float(np.hypot(pr_box.y0 - gt_box.y0, pr_box.x0 - gt_box.x0))})

@@ -17,6 +17,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from .augment import DEFAULTS as AUGMENT_DEFAULTS
 from .augment import augment_batch
 from .losses import LOSSES, MeanObjective
 from .models import build_network
@@ -35,7 +36,8 @@ class TrainConfig:
     weight_decay: float = 3e-5
     poly_power: float = 0.9
     loss: str = "dice_ce"
-    augment: bool = True
+    # augmentation ranges (augment.DEFAULTS, overridable key by key from a profile); False: none
+    augment: bool | dict = field(default_factory=lambda: dict(AUGMENT_DEFAULTS))
     checkpoint_every: int = 50
     seed: int = 0
     amp: str = "auto"            # auto: bf16 autocast when CUDA is present
@@ -129,7 +131,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         x = imgs[idx_d].float().unsqueeze(1).to(dev)
         y = labs[idx_d].long().to(dev)
         if cfg.augment:
-            x, y = augment_batch(x, y, gen)
+            x, y = augment_batch(x, y, gen, **(cfg.augment if isinstance(cfg.augment, dict) else {}))
         with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
             logits = model(x)
         per_sample = loss_fn(logits.float(), y)
