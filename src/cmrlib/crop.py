@@ -81,6 +81,12 @@ def fit(volume: np.ndarray, size: tuple[int, int], value=0) -> np.ndarray:
     return np.pad(volume, pad, constant_values=value)
 
 
+def crop_to_box(volume: np.ndarray, box: Box, size: tuple[int, int], value=None) -> np.ndarray:
+    """``volume`` cropped to ``box`` and padded to ``size`` where the image is smaller than the box, with
+    ``value`` (by default the volume's minimum: background for images; pass 0 for label maps)."""
+    return fit(crop(volume, box), size, value=volume.min() if value is None else value)
+
+
 def cascade_predict(predict_full, predict_crop, images: np.ndarray, size: tuple[int, int]):
     """Seed 001 Fig. 1: full-image prediction → its heart box → crop → crop model → prediction pasted back.
 
@@ -88,6 +94,5 @@ def cascade_predict(predict_full, predict_crop, images: np.ndarray, size: tuple[
     original image space, box, found) where found is False when the first stage saw no heart (fallback box)."""
     first = predict_full(images)
     box, found = box_for(first > 0, size)
-    c = crop(images, box)
-    pred = predict_crop(fit(c, size, value=float(images.min())))[..., : box.h, : box.w]
+    pred = predict_crop(crop_to_box(images, box, size))[..., : box.h, : box.w]
     return paste(pred, box, images.shape), box, found

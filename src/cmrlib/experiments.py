@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import runs_dir
-from .crop import box_for, box_size, cascade_predict, crop, fit, paste
+from .crop import box_for, box_size, cascade_predict, crop_to_box, paste
 from .data.cache import stable_hash
 from .metrics import volume_metrics
 from .pipeline import Data, volume_indices
@@ -186,8 +186,8 @@ def training_arrays(data: Data, size: tuple[int, int] | None = None):
     for vi in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy()):
         img, lab, _ = data.cache.volume(int(vi))
         box, _ = box_for(lab > 0, size)
-        ims.append(fit(crop(img, box), size, value=img.min()))
-        labs.append(fit(crop(lab, box), size))
+        ims.append(crop_to_box(img, box, size))
+        labs.append(crop_to_box(lab, box, size, value=0))
         gs += [grp[data.cache.volumes.subject_id.iloc[int(vi)]]] * len(img)
     return np.concatenate(ims), np.concatenate(labs), np.asarray(gs)
 
@@ -253,8 +253,8 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
         if method.crop == "gt":
             def predict_volume(img, lab):
                 box, found = box_for(lab > 0, size)
-                c = fit(crop(img, box), size, value=img.min())
-                return postprocess(paste(predict(model, c, bs)[..., : box.h, : box.w], box, img.shape), pp), found
+                pred = predict(model, crop_to_box(img, box, size), bs)[..., : box.h, : box.w]
+                return postprocess(paste(pred, box, img.shape), pp), found
         else:
             def predict_volume(img, lab):
                 return segment(model, img, data.params), True

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .crop import box_for, crop, fit
+from .crop import box_for, crop_to_box
 from .stats import mann_whitney
 
 VIEWS = ("full", "heart", "outside")
@@ -57,7 +57,7 @@ def view_slices(cache, subject_ids, view: str, size: tuple[int, int], frame: str
         im = img[z].astype(np.float32)
         box, _ = box_for(lab > 0, size)
         if view == "heart":
-            im = fit(crop(im, box), size, value=float(im.min()))
+            im = crop_to_box(im, box, size)
         elif view == "outside":
             im = im.copy()
             im[box.slices] = im.min()
