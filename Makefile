@@ -28,9 +28,8 @@ run: setup
 book: setup
 	$(BIN)/cmrlib book --params $(PARAMS)
 
-# two workers: the chapters run in order on one, the unit tests beside them on the other
 test: setup
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q
 
 bench: setup
 	$(BIN)/python benchmarks/eval_speed.py

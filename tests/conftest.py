@@ -8,8 +8,8 @@ SPEC = ROOT / "data_manifest" / "synthetic_cohort.yaml"
 
 
 def pytest_collection_modifyitems(config, items):
-    """The chapter runs first: they are the longest, so under xdist (-n 2) the unit tests run beside them."""
-    items.sort(key=lambda item: item.get_closest_marker("notebooks") is None)
+    """The chapter runs last, after the quick unit tests, so a broken library fails fast."""
+    items.sort(key=lambda item: item.get_closest_marker("notebooks") is not None)
 
 
 @pytest.fixture(scope="session")

@@ -40,7 +40,7 @@ def test_each_notebook_has_one_parameters_cell(root):
 @pytest.fixture(scope="session")
 def notebook_runs(tmp_path_factory):
     """One run store for the chapters of this session, so later chapters reuse the models of earlier ones
-    as in a book build (the chapters run in order, on one xdist worker)."""
+    as in a book build (the chapters run in order)."""
     runs = tmp_path_factory.mktemp("notebook_runs")
     old = os.environ.get("CMRLIB_RUNS")
     os.environ["CMRLIB_RUNS"] = str(runs)
