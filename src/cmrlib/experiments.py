@@ -22,7 +22,6 @@ from .metrics import volume_metrics
 from .pipeline import Data, volume_indices
 from .postprocess import postprocess
 from .sampling import oversampling_sampler, stratified_sampler, uniform_sampler
-from .augment import DEFAULTS as AUGMENT_DEFAULTS
 from .train import TrainConfig, predict, train_model
 
 
@@ -85,8 +84,6 @@ def train_config(params: dict, method: Method) -> TrainConfig:
     t = dict(params["training"])
     dro_loss = t.pop("dro_loss", None)
     t["channels"] = tuple(t.get("channels", (8, 16, 32, 64)))
-    if isinstance(t.get("augment"), dict):      # a profile overrides some ranges; the rest keep their defaults
-        t["augment"] = {**AUGMENT_DEFAULTS, **t["augment"]}
     t.setdefault("seed", params["seed"])
     t["loss"] = dro_loss if dro_loss and method.objective.startswith("group_dro") else method.loss
     return TrainConfig(**t)
@@ -147,10 +144,13 @@ def postprocessing(params: dict) -> str:
     return params.get("evaluation", {}).get("postprocess", "largest_component")
 
 
+def eval_batch_size(params: dict) -> int:
+    return params.get("evaluation", {}).get("batch_size", 64)
+
+
 def segment(model, images: np.ndarray, params: dict) -> np.ndarray:
     """A model's label map for a (Z, H, W) stack, post-processed as the profile says."""
-    return postprocess(predict(model, images, params.get("evaluation", {}).get("batch_size", 64)),
-                       postprocessing(params))
+    return postprocess(predict(model, images, eval_batch_size(params)), postprocessing(params))
 
 
 def run_dir_for(data: Data, name: str, method: Method) -> Path:
@@ -237,7 +237,7 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
     out = rd / "metrics.csv"
     if out.exists():
         return _read_metrics(out)
-    bs = data.params.get("evaluation", {}).get("batch_size", 64)
+    bs = eval_batch_size(data.params)
     pp = postprocessing(data.params)
     if method.crop == "cascade":
         full, _ = trained_model(data, method.first_stage, progress=progress)

@@ -43,6 +43,10 @@ class TrainConfig:
     amp: str = "auto"            # auto: bf16 autocast when CUDA is present
     extra: dict = field(default_factory=dict)
 
+    def __post_init__(self):
+        if isinstance(self.augment, dict):   # ranges not given keep their defaults
+            self.augment = {**AUGMENT_DEFAULTS, **self.augment}
+
     def to_dict(self) -> dict:
         d = asdict(self)
         d["channels"] = list(self.channels)
