@@ -103,3 +103,12 @@ def test_stratified_and_uniform():
 def test_oversampling_level_is_checked():
     with pytest.raises(ValueError, match="level"):
         oversampling_sampler(np.array(["a", "b"]), "b", 1.0)
+
+
+def test_synthetic_key_follows_the_renderer_code(tiny_params, monkeypatch):
+    from cmrlib.data import synthetic
+    from cmrlib.pipeline import synthetic_key
+    k = synthetic_key(tiny_params)
+    assert synthetic_key(tiny_params) == k
+    monkeypatch.setattr(synthetic, "RENDERER_ID", "edited")
+    assert synthetic_key(tiny_params) != k

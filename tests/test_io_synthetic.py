@@ -101,3 +101,17 @@ def test_switching_outside_heart_factors_off(spec):
     for f in off.index[off.location == "outside_heart"]:
         assert off.loc[f, "Black"] == off.loc[f, "White"]
     assert off.loc["myocardial_wall", "Black"] == on.loc["myocardial_wall", "Black"]
+
+
+def test_appearance_changes_images_not_labels_and_bad_fields_are_named(spec):
+    plain = dict(spec, appearance={k: 0.0 for k in ("tissue_jitter", "texture", "clutter", "lung_vessels")})
+    cfg = _cfg()
+    a = list(synthetic.iter_volumes(spec, synthetic.subjects_table(spec, cfg), cfg))
+    b = list(synthetic.iter_volumes(plain, synthetic.subjects_table(plain, cfg), cfg))
+    for va, vb in zip(a, b):
+        np.testing.assert_array_equal(va[3], vb[3])          # same hearts: appearance is not anatomy
+    assert not np.allclose(a[0][2], b[0][2])
+    with pytest.raises(SpecError, match=r"appearance\.textur\b"):
+        synthetic.validate_spec(dict(spec, appearance={"textur": 0.1}))
+    with pytest.raises(SpecError, match=r"appearance\.clutter"):
+        synthetic.validate_spec(dict(spec, appearance={"clutter": -1}))

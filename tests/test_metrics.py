@@ -1,10 +1,12 @@
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from cmrlib.metrics import clinical_volumes, dice, extent_diagonal, hausdorff, subject_scores, volume_metrics
+from cmrlib.metrics import (clinical_volumes, dice, extent_diagonal, hausdorff, signal_by_structure, subject_scores,
+                            volume_metrics)
 
 
 def test_dice_hand_computed():
@@ -66,3 +68,13 @@ def test_clinical_volumes():
     lab = np.zeros((2, 10, 10), np.uint8); lab[:, :5, :] = 1; lab[:, 5:7, :] = 2
     v = clinical_volumes(lab, (10.0, 1.0, 1.0))
     assert v["lv_ml"] == pytest.approx(100 * 10 / 1000) and v["lvm_g"] == pytest.approx(40 * 10 / 1000 * 1.05)
+
+
+def test_signal_by_structure_means_over_volumes():
+    lab = np.array([[[0, 1], [2, 3]]], dtype=np.uint8)
+    vols = {0: (np.array([[[0.0, 2.0], [4.0, 6.0]]]), lab, (1, 1, 1)),
+            1: (np.array([[[2.0, 4.0], [0.0, 8.0]]]), lab, (1, 1, 1))}
+    cache = SimpleNamespace(volumes=pd.DataFrame(index=[0, 1]), volume=vols.__getitem__)
+    s = signal_by_structure(cache)
+    assert s.to_dict() == {"background": 1.0, "LVBP": 3.0, "LVM": 2.0, "RVBP": 7.0}
+    assert signal_by_structure(cache, n_volumes=1)["RVBP"] == 6.0

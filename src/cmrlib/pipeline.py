@@ -55,7 +55,8 @@ def load_spec(params: dict) -> dict:
 
 def synthetic_key(params: dict) -> str:
     cfg = cohort_config(params)
-    return "s-" + stable_hash([load_spec(params), cfg.internal, cfg.external, cfg.grid.__dict__, cfg.seed])
+    return "s-" + stable_hash([load_spec(params), cfg.internal, cfg.external, cfg.grid.__dict__, cfg.seed,
+                               synthetic.RENDERER_ID])
 
 
 def prepare_cohort(params: dict, progress: bool = True) -> Path:

@@ -12,9 +12,11 @@ Labels: 0 background, 1 LV blood pool (LVBP), 2 LV myocardium (LVM), 3 RV blood 
 """
 from __future__ import annotations
 
+import hashlib
 import math
 from dataclasses import dataclass
 from pathlib import Path
+from statistics import NormalDist
 from typing import Iterator
 
 import numpy as np
@@ -22,10 +24,31 @@ import pandas as pd
 import torch
 import yaml
 
+# The generator's own code is part of every cache key (cmrlib.pipeline.synthetic_key): a change to how
+# slices are rendered must not reuse a cohort rendered before it.
+RENDERER_ID = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
 ETHNICITIES = ("White", "Mixed", "Asian", "Black", "Chinese", "Other")
 FACTOR_FIELDS = ("location", "default")
 TISSUE = dict(blood=1.0, myocardium=0.22, muscle=0.28, liver=0.36, lung=0.05, spine=0.45, csf=0.75,
               mediastinum=0.30, skin=0.35)
+
+
+# Shared appearance (the same for every group, so no source of bias): what makes a slice look like a scan
+# rather than a diagram. Defaults when a spec leaves them out.
+APPEARANCE = dict(
+    tissue_jitter=0.0,     # SD of each subject's log change of each background tissue's and the myocardium's signal
+    texture=0.0,           # amplitude of a smooth multiplicative field over the body outside the heart (organ texture)
+    texture_mm=25.0,       # its correlation length
+    clutter=0.0,           # fraction of the body (outside heart and lungs) covered by blobs of random signal
+    clutter_mm=20.0,       # blob size (bowel, stomach, vessels, intermuscular fat)
+    lung_vessels=0.0,      # fraction of lung pixels that hold a bright vessel cross-section
+)
+JITTERED = ("myocardium", "muscle", "liver", "lung", "mediastinum", "spine")
+
+
+def appearance(spec: dict) -> dict:
+    """The spec's shared appearance settings, defaults filled in."""
+    return {**APPEARANCE, **(spec.get("appearance") or {})}
 
 
 class SpecError(ValueError):
@@ -80,6 +103,11 @@ def validate_spec(spec: dict, source: str = "spec") -> dict:
     for req in ("subcutaneous_fat_thickness", "fat_signal", "ghosting_rate", "banding_rate", "myocardial_wall"):
         if req not in spec["factors"]:
             raise SpecError(f"{source}: missing field 'factors.{req}'")
+    for k, v in (spec.get("appearance") or {}).items():
+        if k not in APPEARANCE:
+            raise SpecError(f"{source}: appearance.{k}: unknown field (expected one of {', '.join(APPEARANCE)})")
+        if not isinstance(v, (int, float)) or v < 0:
+            raise SpecError(f"{source}: appearance.{k}: expected a non-negative number, got {v!r}")
     for site, s in spec["sites"].items():
         for f in ("noise", "blur_px", "shading", "contrast", "ghost_amplitude"):
             if f not in s:
@@ -182,6 +210,9 @@ def _anatomy(spec: dict, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     df["p_band_pos"] = rng.uniform(-1, 1, n)
     df["p_band_angle"] = rng.uniform(0, math.pi, n)
     df["p_z0"] = rng.uniform(2.0, 8.0, n)
+    jit = appearance(spec)["tissue_jitter"]
+    for t in JITTERED:
+        df[f"p_tissue_{t}"] = TISSUE[t] * np.exp(rng.normal(0.0, jit, n))
     return df
 
 
@@ -298,13 +329,16 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     lv = _frame(x, y, hx, hy, rot, amps)
     d_endo = _frame_dist(lv, r_endo * f_endo * (1 + ecc) + 1e-3, r_endo * f_endo * (1 - ecc) + 1e-3)
     d_epi = _frame_dist(lv, r_epi * f_epi * (1 + ecc) + 1e-3, r_epi * f_epi * (1 - ecc) + 1e-3)
-    # RV: an ellipse on the patient's right (image left) of the LV, cut by the LV epicardium (crescent)
-    rv_r = r_ed * 1.25 * c("p_rv_size") * (torch.sqrt(1 - c("p_rvef")) if frame == "ES" else 1.0)
+    # RV: an ellipse on the patient's right (image left) of the LV, elongated along the septum and cut by the
+    # LV epicardium, so that it wraps the septum as a crescent
+    rv_r = r_ed * spec["anatomy"].get("rv_radius_ratio", 1.25) * c("p_rv_size")
+    if frame == "ES":
+        rv_r = rv_r * torch.sqrt(1 - c("p_rvef"))
     f_rv = torch.sqrt((1 - (z / (0.8 * L)) ** 2).clamp(min=0)) * inside
-    rv_cx = hx - r_epi * f_epi * 0.55 - rv_r * f_rv * 0.6
-    rv_cy = hy - 0.25 * r_epi
-    d_rv = _ellipse_dist(x, y, rv_cx, rv_cy, rv_r * f_rv * 1.25 + 1e-3, rv_r * f_rv * 0.85 + 1e-3, rot * 0.2,
-                         [(c("p_amp2"), 2, c("p_phase3"))])
+    a_rv, b_rv = 0.8 * rv_r * f_rv + 1e-3, 1.2 * rv_r * f_rv + 1e-3     # across and along the septum
+    rv_cx = hx - r_epi * f_epi * 0.45 - 0.55 * a_rv
+    rv_cy = hy - 0.15 * r_epi
+    d_rv = _ellipse_dist(x, y, rv_cx, rv_cy, a_rv, b_rv, rot * 0.2, [(c("p_amp2"), 2, c("p_phase3"))])
     lvbp = d_endo < 0
     lvm = (d_epi < 0) & ~lvbp
     rvbp = (d_rv < 0) & (d_epi >= 0)
@@ -317,6 +351,7 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     bw, bh, fat = c("p_body_w"), c("p_body_h"), c("p_fat")
     fat_sig = c("p_fat_signal")
     female = torch.as_tensor((subjects.sex == "F").to_numpy(), device=dev).view(-1, 1, 1, 1).float()
+    tissue = {t: (c(f"p_tissue_{t}") if f"p_tissue_{t}" in subjects else v) for t, v in TISSUE.items()}
     img = torch.zeros((B, 1, N, W), device=dev)   # body layers do not vary along the stack: broadcast later
 
     def paint(dist, value):
@@ -330,31 +365,49 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     br = female * (25 + 1.5 * (c("p_breast_bmi") - 22).clamp(min=0)) + 1e-3
     for side in (-1, 1):
         paint(_ellipse_dist(x, y, side * 0.45 * bw, 10 - bh - 0.5 * fat, br * 1.2, br * 0.8), fat_sig * 0.95)
-    paint(_ellipse_dist(x, y, 0, 10.0, bw, bh, None, body_amps), TISSUE["muscle"])
+    body_occ = _soft(_ellipse_dist(x, y, 0, 10.0, bw, bh, None, body_amps), px)
+    img = torch.lerp(img, tissue["muscle"], body_occ)
     cav_w, cav_h = bw - 14, bh - 12
-    paint(_ellipse_dist(x, y, 0, 12.0, cav_w, cav_h), TISSUE["mediastinum"])
-    for side in (-1, 1):
-        paint(_ellipse_dist(x, y, side * 0.5 * cav_w, 18.0, 0.45 * cav_w, 0.85 * cav_h), TISSUE["lung"])
+    paint(_ellipse_dist(x, y, 0, 12.0, cav_w, cav_h), tissue["mediastinum"])
+    lung_occ = torch.maximum(*[_soft(_ellipse_dist(x, y, side * 0.5 * cav_w, 18.0, 0.45 * cav_w, 0.85 * cav_h), px)
+                               for side in (-1, 1)])
+    img = torch.lerp(img, tissue["lung"], lung_occ)
     # liver rises into the lower (apical) slices on the patient's right
     liver_r = (zpos - 30).clamp(min=0) * 1.2
-    paint(_ellipse_dist(x, y, -0.35 * cav_w, 20.0, liver_r * 1.3 + 1e-3, liver_r + 1e-3), TISSUE["liver"])
+    paint(_ellipse_dist(x, y, -0.35 * cav_w, 20.0, liver_r * 1.3 + 1e-3, liver_r + 1e-3), tissue["liver"])
     spine_y = 10 + bh - 30
-    paint(_ellipse_dist(x, y, 0, spine_y, torch.full_like(bw, 20.0), torch.full_like(bw, 17.0)), TISSUE["spine"])
+    paint(_ellipse_dist(x, y, 0, spine_y, torch.full_like(bw, 20.0), torch.full_like(bw, 17.0)), tissue["spine"])
     paint(_ellipse_dist(x, y, 0, spine_y + 22, torch.full_like(bw, 7.0), torch.full_like(bw, 6.0)), TISSUE["csf"])
     # descending aorta: bright blood outside the heart, next to the spine
     paint(_ellipse_dist(x, y, 22.0, spine_y - 26, torch.full_like(bw, 11.0), torch.full_like(bw, 11.0)), TISSUE["blood"])
-    # heart: pericardial fat, RV free wall, then chambers and myocardium
+    # shared appearance: blobs of random signal (bowel, stomach, vessels, intermuscular fat) in the body away
+    # from the heart and lungs, vessel cross-sections in the lungs, a smooth texture over the body
     pf = c("p_pericardial_fat")
-    paint(torch.minimum(d_epi, d_rv) - 3.0 - pf, fat_sig * 0.9)
-    paint(torch.minimum(d_epi, d_rv) - 3.0, TISSUE["myocardium"])
+    d_heart = torch.minimum(d_epi, d_rv) - 3.0 - pf
+    look = appearance(spec)
+    if look["clutter"] > 0:
+        where = body_occ * (1 - lung_occ) * _soft(6.0 - d_heart, 4 * px)
+        f, g = _smooth_noise(gen, (B, Z, N, W), look["clutter_mm"] / px, dev, 2)   # where, and how bright
+        t = NormalDist().inv_cdf(1 - min(look["clutter"], 0.999))
+        occ = ((f - t) / 0.3).clamp(0, 1) * where
+        val = (0.5 + 0.35 * g).clamp(0.05, 1.0)
+        img = torch.lerp(img, val, occ)
+    if look["lung_vessels"] > 0:
+        dots = (torch.rand((B, Z, N, W), generator=gen).to(dev) < look["lung_vessels"]).float()
+        img = torch.lerp(img, torch.full_like(img, 0.7), dots * lung_occ)
+    if look["texture"] > 0:
+        img = img * (1 + look["texture"] * _smooth_noise(gen, (B, Z, N, W), look["texture_mm"] / px, dev)[0])
+    # heart: pericardial fat, RV free wall, then chambers and myocardium
+    paint(d_heart, fat_sig * 0.9)
+    paint(torch.minimum(d_epi, d_rv) - 3.0, tissue["myocardium"])
     paint(d_rv, TISSUE["blood"])
-    paint(d_epi, TISSUE["myocardium"])
+    paint(d_epi, tissue["myocardium"])
     paint(d_endo, TISSUE["blood"])
     # papillary muscles: two dark dots inside the LV cavity (labelled blood pool, as in UK Biobank)
     for ang in (0.6, 2.2):
         pr = r_endo * f_endo * 0.65
         paint(_ellipse_dist(x, y, hx + pr * math.cos(ang), hy + pr * math.sin(ang),
-                            0.15 * r_endo * f_endo + 1e-3, 0.15 * r_endo * f_endo + 1e-3), TISSUE["myocardium"] + 0.1)
+                            0.15 * r_endo * f_endo + 1e-3, 0.15 * r_endo * f_endo + 1e-3), tissue["myocardium"] + 0.1)
 
     site = spec["sites"][str(subjects.site.iloc[0])]
     img = img * site["contrast"]
@@ -384,6 +437,17 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     n2 = torch.randn(out.shape, generator=gen).to(dev) * sigma
     out = torch.sqrt((out + n1) ** 2 + n2**2)
     return (out * 1000.0).float(), lab
+
+
+def _smooth_noise(gen: torch.Generator, shape, cell_px: float, dev, n: int = 1) -> list[torch.Tensor]:
+    """``n`` smooth random fields of unit SD with correlation length about ``cell_px`` pixels: Gaussian noise on
+    a coarse grid, upsampled bilinearly (drawn on the CPU generator, so CPU and GPU give the same fields)."""
+    B, Z, H, W = shape
+    h, w = max(2, round(H / max(cell_px, 1.0))) + 1, max(2, round(W / max(cell_px, 1.0))) + 1
+    lo = torch.randn((B * Z, n, h, w), generator=gen)
+    f = torch.nn.functional.interpolate(lo.to(dev), size=(H, W), mode="bilinear", align_corners=True)
+    f = f / f.std().clamp(min=1e-6)
+    return [f[:, k].reshape(B, Z, H, W) for k in range(n)]
 
 
 def _blur(img: torch.Tensor, sigma: float) -> torch.Tensor:
