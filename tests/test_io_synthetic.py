@@ -115,3 +115,10 @@ def test_appearance_changes_images_not_labels_and_bad_fields_are_named(spec):
         synthetic.validate_spec(dict(spec, appearance={"textur": 0.1}))
     with pytest.raises(SpecError, match=r"appearance\.clutter"):
         synthetic.validate_spec(dict(spec, appearance={"clutter": -1}))
+
+
+def test_code_id_ignores_comments_and_docstrings_not_code():
+    a = 'def f(x):\n    """Doc."""\n    return x * 2  # twice\n'
+    b = 'def f(x):\n    """Other words."""\n    # a comment\n    return x*2\n'
+    c = 'def f(x):\n    """Doc."""\n    return x * 3\n'
+    assert synthetic.code_id(a) == synthetic.code_id(b) != synthetic.code_id(c)

@@ -5,13 +5,16 @@ surface area and sex, and a thorax whose subcutaneous fat follows BMI. Every way
 factor of the YAML spec (``data_manifest/synthetic_cohort.yaml``) with its location, inside or outside the
 heart, so the cause of any segmentation bias is known and can be switched off.
 
-Rendering is vectorised in torch over subjects × slices and runs on CPU or GPU. Partial volume comes from
-soft edges of width one pixel. Used by chapter 01 (the cohort) and by every chapter through the cache.
+What the groups share makes the slices look like scans rather than diagrams: the spec's ``appearance``
+(each subject's tissue signals, a smooth body texture, blobs of random signal for bowel and stomach, vessel
+cross-sections in the lungs). Rendering is vectorised in torch over subjects × slices and runs on CPU or GPU.
+Partial volume comes from soft edges of width one pixel. Used by chapter 01 (the cohort) and by every chapter through the cache.
 
 Labels: 0 background, 1 LV blood pool (LVBP), 2 LV myocardium (LVM), 3 RV blood pool (RVBP).
 """
 from __future__ import annotations
 
+import ast
 import hashlib
 import math
 from dataclasses import dataclass
@@ -24,9 +27,25 @@ import pandas as pd
 import torch
 import yaml
 
-# The generator's own code is part of every cache key (cmrlib.pipeline.synthetic_key): a change to how
-# slices are rendered must not reuse a cohort rendered before it.
-RENDERER_ID = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:16]
+
+
+def code_id(source: str) -> str:
+    """A hash of Python code that ignores comments, docstrings and layout (the syntax tree without them)."""
+    tree = ast.parse(source)
+    for node in ast.walk(tree):
+        body = getattr(node, "body", None)
+        if (isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and body
+                and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant)
+                and isinstance(body[0].value.value, str)):
+            node.body = body[1:] or [ast.Pass()]
+    return hashlib.sha256(ast.dump(tree).encode()).hexdigest()[:16]
+
+
+# The generator's own code is part of every cohort and cache key (cmrlib.pipeline.synthetic_key): a change to
+# how slices are rendered must not reuse a cohort rendered before it; an edit of comments or docstrings does not
+# count as one.
+RENDERER_ID = code_id(Path(__file__).read_text())
+
 ETHNICITIES = ("White", "Mixed", "Asian", "Black", "Chinese", "Other")
 FACTOR_FIELDS = ("location", "default")
 TISSUE = dict(blood=1.0, myocardium=0.22, muscle=0.28, liver=0.36, lung=0.05, spine=0.45, csf=0.75,
