@@ -8,7 +8,8 @@ heart, so the cause of any segmentation bias is known and can be switched off.
 What the groups share makes the slices look like scans rather than diagrams: the spec's ``appearance``
 (each subject's tissue signals, a smooth body texture, blobs of random signal for bowel and stomach, vessel
 cross-sections in the lungs). Rendering is vectorised in torch over subjects × slices and runs on CPU or GPU.
-Partial volume comes from soft edges of width one pixel. Used by chapter 01 (the cohort) and by every chapter through the cache.
+Partial volume comes from soft edges of width one pixel. Used by chapter 01 (the cohort) and by every chapter
+through the cache.
 
 Labels: 0 background, 1 LV blood pool (LVBP), 2 LV myocardium (LVM), 3 RV blood pool (RVBP).
 """
@@ -26,7 +27,6 @@ import numpy as np
 import pandas as pd
 import torch
 import yaml
-
 
 
 def code_id(source: str) -> str:
@@ -401,8 +401,8 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     paint(_ellipse_dist(x, y, 22.0, spine_y - 26, torch.full_like(bw, 11.0), torch.full_like(bw, 11.0)), TISSUE["blood"])
     # shared appearance: blobs of random signal (bowel, stomach, vessels, intermuscular fat) in the body away
     # from the heart and lungs, vessel cross-sections in the lungs, a smooth texture over the body
-    pf = c("p_pericardial_fat")
-    d_heart = torch.minimum(d_epi, d_rv) - 3.0 - pf
+    d_wall = torch.minimum(d_epi, d_rv) - 3.0                 # outer surface of the heart's walls
+    d_heart = d_wall - c("p_pericardial_fat")                # and of the pericardial fat around them
     look = appearance(spec)
     if look["clutter"] > 0:
         where = body_occ * (1 - lung_occ) * _soft(6.0 - d_heart, 4 * px)
@@ -418,7 +418,7 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
         img = img * (1 + look["texture"] * _smooth_noise(gen, (B, Z, N, W), look["texture_mm"] / px, dev)[0])
     # heart: pericardial fat, RV free wall, then chambers and myocardium
     paint(d_heart, fat_sig * 0.9)
-    paint(torch.minimum(d_epi, d_rv) - 3.0, tissue["myocardium"])
+    paint(d_wall, tissue["myocardium"])
     paint(d_rv, TISSUE["blood"])
     paint(d_epi, tissue["myocardium"])
     paint(d_endo, TISSUE["blood"])
