@@ -208,7 +208,7 @@ def _anatomy(spec: dict, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     df["p_rvef"] = np.clip(rng.normal(*a["rvef"], n), 0.35, 0.75)
     df["p_ecc"] = rng.uniform(0.0, 0.08, n)
     df["p_rot"] = rng.uniform(0, math.pi, n)
-    df["p_rv_size"] = rng.normal(1.0, 0.08, n)
+    df["p_rv_size"] = rng.normal(1.0, 0.12, n)
     for k in (2, 3):
         df[f"p_amp{k}"] = rng.uniform(0, 0.05, n)
         df[f"p_phase{k}"] = rng.uniform(0, 2 * math.pi, n)
@@ -232,6 +232,7 @@ def _anatomy(spec: dict, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     jit = appearance(spec)["tissue_jitter"]
     for t in JITTERED:
         df[f"p_tissue_{t}"] = TISSUE[t] * np.exp(rng.normal(0.0, jit, n))
+    df["p_rv_angle"] = rng.normal(0.0, 0.25, n)     # where the RV sits around the LV (radians)
     return df
 
 
@@ -351,13 +352,15 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     # RV: an ellipse on the patient's right (image left) of the LV, elongated along the septum and cut by the
     # LV epicardium, so that it wraps the septum as a crescent
     rv_r = r_ed * spec["anatomy"].get("rv_radius_ratio", 1.25) * c("p_rv_size")
-    if frame == "ES":
-        rv_r = rv_r * torch.sqrt(1 - c("p_rvef"))
+    if frame == "ES":   # the RV empties partly by shortening (about a fifth), so its cross-section shrinks less
+        rv_r = rv_r * torch.sqrt((1 - c("p_rvef")) / 0.8)
     f_rv = torch.sqrt((1 - (z / (0.8 * L)) ** 2).clamp(min=0)) * inside
     a_rv, b_rv = 0.8 * rv_r * f_rv + 1e-3, 1.2 * rv_r * f_rv + 1e-3     # across and along the septum
-    rv_cx = hx - r_epi * f_epi * 0.45 - 0.55 * a_rv
-    rv_cy = hy - 0.15 * r_epi
-    d_rv = _ellipse_dist(x, y, rv_cx, rv_cy, a_rv, b_rv, rot * 0.2, [(c("p_amp2"), 2, c("p_phase3"))])
+    ox, oy = -(r_epi * f_epi * 0.45 + 0.55 * a_rv), -0.15 * r_epi       # RV centre relative to the LV's
+    phi = c("p_rv_angle") if "p_rv_angle" in subjects else torch.zeros_like(hx)
+    cp, sp = torch.cos(phi), torch.sin(phi)
+    rv_cx, rv_cy = hx + cp * ox - sp * oy, hy + sp * ox + cp * oy
+    d_rv = _ellipse_dist(x, y, rv_cx, rv_cy, a_rv, b_rv, rot * 0.2 + phi, [(c("p_amp2"), 2, c("p_phase3"))])
     lvbp = d_endo < 0
     lvm = (d_epi < 0) & ~lvbp
     rvbp = (d_rv < 0) & (d_epi >= 0)
