@@ -5,8 +5,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmrlib.metrics import (clinical_volumes, dice, extent_diagonal, hausdorff, signal_by_structure, subject_scores,
-                            volume_metrics)
+from cmrlib.metrics import (clinical_volumes, dice, extent_diagonal, hausdorff, label_confusion, signal_by_structure,
+                            subject_scores, volume_metrics)
 
 
 def test_dice_hand_computed():
@@ -78,3 +78,14 @@ def test_signal_by_structure_means_over_volumes():
     s = signal_by_structure(cache)
     assert s.to_dict() == {"background": 1.0, "LVBP": 3.0, "LVM": 2.0, "RVBP": 7.0}
     assert signal_by_structure(cache, n_volumes=1)["RVBP"] == 6.0
+
+
+def test_label_confusion_counts_true_by_predicted():
+    gt = np.array([[[0, 1, 1], [2, 3, 3]]], dtype=np.uint8)
+    pred = np.array([[[0, 3, 1], [2, 0, 3]]], dtype=np.uint8)
+    c = label_confusion(pred, gt)
+    assert c.loc["LVBP", "RVBP"] == 1 and c.loc["LVBP", "LVBP"] == 1
+    assert c.loc["RVBP", "background"] == 1 and c.loc["RVBP", "RVBP"] == 1
+    assert c.to_numpy().sum() == gt.size and c.to_numpy().trace() == 4
+    with pytest.raises(ValueError, match="labels must lie"):
+        label_confusion(pred + 4, gt)

@@ -111,3 +111,19 @@ def signal_by_structure(cache, n_volumes: int = 40) -> pd.Series:
         sums += np.bincount(lab.ravel(), weights=img.ravel(), minlength=len(sums))[:len(sums)]
         counts += np.bincount(lab.ravel(), minlength=len(sums))[:len(sums)]
     return pd.Series(sums / np.maximum(counts, 1), index=["background", *STRUCTURES])
+
+
+def label_confusion(pred: np.ndarray, gt: np.ndarray) -> pd.DataFrame:
+    """Pixel counts of each true label (rows: background and the structures) by predicted label (columns).
+
+    Where a DSC only says that a structure was missed, this says what it was taken for; chapter 12 sums it over
+    real scans to see how a model trained on the synthetic cohort goes wrong."""
+    names = ["background", *STRUCTURES]
+    n = len(names)
+    p, g = np.asarray(pred).astype(np.int64).ravel(), np.asarray(gt).astype(np.int64).ravel()
+    if p.shape != g.shape:
+        raise ValueError(f"prediction has {p.size} voxels, ground truth {g.size}")
+    if max(p.max(initial=0), g.max(initial=0)) >= n:
+        raise ValueError(f"labels must lie in 0..{n - 1}")
+    counts = np.bincount(g * n + p, minlength=n * n).reshape(n, n)
+    return pd.DataFrame(counts, index=pd.Index(names, name="true"), columns=pd.Index(names, name="predicted"))
