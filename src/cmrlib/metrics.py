@@ -120,9 +120,9 @@ def label_confusion(pred: np.ndarray, gt: np.ndarray) -> pd.DataFrame:
     real scans to see how a model trained on the synthetic cohort goes wrong."""
     names = ["background", *STRUCTURES]
     n = len(names)
+    if np.shape(pred) != np.shape(gt):
+        raise ValueError(f"prediction has shape {np.shape(pred)}, ground truth {np.shape(gt)}")
     p, g = np.asarray(pred).astype(np.int64).ravel(), np.asarray(gt).astype(np.int64).ravel()
-    if p.shape != g.shape:
-        raise ValueError(f"prediction has {p.size} voxels, ground truth {g.size}")
     if max(p.max(initial=0), g.max(initial=0)) >= n:
         raise ValueError(f"labels must lie in 0..{n - 1}")
     counts = np.bincount(g * n + p, minlength=n * n).reshape(n, n)
