@@ -351,13 +351,13 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     d_epi = _frame_dist(lv, r_epi * f_epi * (1 + ecc) + 1e-3, r_epi * f_epi * (1 - ecc) + 1e-3)
     # RV: an ellipse on the patient's right (image left) of the LV, elongated along the septum and cut by the
     # LV epicardium, so that it wraps the septum as a crescent
-    rv_r = r_ed * spec["anatomy"].get("rv_radius_ratio", 1.25) * c("p_rv_size")
+    rv_r = r_ed * spec["anatomy"].get("rv_radius_ratio", 1.5) * c("p_rv_size")
     if frame == "ES":   # the RV empties partly by shortening (about a fifth), so its cross-section shrinks less
         rv_r = rv_r * torch.sqrt((1 - c("p_rvef")) / 0.8)
     f_rv = torch.sqrt((1 - (z / (0.8 * L)) ** 2).clamp(min=0)) * inside
     a_rv, b_rv = 0.8 * rv_r * f_rv + 1e-3, 1.2 * rv_r * f_rv + 1e-3     # across and along the septum
     ox, oy = -(r_epi * f_epi * 0.45 + 0.55 * a_rv), -0.15 * r_epi       # RV centre relative to the LV's
-    phi = c("p_rv_angle") if "p_rv_angle" in subjects else torch.zeros_like(hx)
+    phi = c("p_rv_angle")
     cp, sp = torch.cos(phi), torch.sin(phi)
     rv_cx, rv_cy = hx + cp * ox - sp * oy, hy + sp * ox + cp * oy
     d_rv = _ellipse_dist(x, y, rv_cx, rv_cy, a_rv, b_rv, rot * 0.2 + phi, [(c("p_amp2"), 2, c("p_phase3"))])
