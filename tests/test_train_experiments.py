@@ -70,6 +70,25 @@ def test_augmentation_keeps_labels_aligned():
     assert inside > outside + 0.5
 
 
+def test_appearance_randomisation_changes_signals_not_geometry():
+    from cmrlib.augment import random_curve, smooth_field
+    x = torch.zeros(4, 1, 32, 32); y = torch.zeros(4, 32, 32, dtype=torch.long)
+    x[:, :, 10:20, 10:20] = 1.0; y[:, 10:20, 10:20] = 1
+    plain = augment_batch(x, y, torch.Generator().manual_seed(0), noise=0.0)
+    assert torch.equal(plain[0], augment_batch(x, y, torch.Generator().manual_seed(0), noise=0.0,
+                                               contrast=0.0, bias_field=0.0)[0])   # off: the same draws
+    xa, ya = augment_batch(x, y, torch.Generator().manual_seed(0), noise=0.0, contrast=0.3, bias_field=0.5)
+    assert torch.equal(ya, plain[1])                 # the same geometry, drawn first
+    assert not torch.allclose(xa, plain[0])
+    # a curve maps [0, 1] into [0, 1], differs between images, and is the identity at SD 0
+    ramp = torch.linspace(0, 1, 50).view(1, 1, 1, 50).expand(3, 1, 1, 50)
+    out = random_curve(ramp, torch.Generator().manual_seed(1), 0.3)
+    assert out.min() >= 0 and out.max() <= 1 and not torch.allclose(out[0], out[1])
+    assert torch.allclose(random_curve(ramp, torch.Generator().manual_seed(1), 0.0), ramp, atol=1e-6)
+    f = smooth_field(2, (32, 32), torch.Generator().manual_seed(2), "cpu")
+    assert f.shape == (2, 1, 32, 32) and (f[..., 1:, :] - f[..., :-1, :]).abs().max() < 0.5 * f.std()
+
+
 def test_run_store_returns_stored_result_without_training(tiny_params, monkeypatch):
     from cmrlib.pipeline import prepare_data
     data = prepare_data(tiny_params, progress=False)
@@ -83,6 +102,22 @@ def test_run_store_returns_stored_result_without_training(tiny_params, monkeypat
     again = experiments.run_experiment(data, "baseline", progress=False)
     assert again.equals(first)
     assert experiments.stored_results(tiny_params)["baseline"].shape == first.shape
+
+
+def test_transfer_model_has_its_own_training_and_run(tiny_params):
+    from cmrlib.pipeline import prepare_data, transfer_data
+    plain = {k: v for k, v in tiny_params.items() if k != "transfer"}
+    data = prepare_data(plain, progress=False)
+    assert transfer_data(data) is data            # no transfer section: the profile's own training
+    params = {**plain, "transfer": {"steps": 9, "augment": {"contrast": 0.2}}}
+    data = prepare_data(params, progress=False)
+    dr = transfer_data(data)
+    cfg = experiments.train_config(dr.params, experiments.METHODS["baseline"])
+    assert cfg.steps == 9 and cfg.augment["contrast"] == 0.2 and cfg.augment["rotate_deg"] == 180.0
+    assert dr.params["training"]["batch_size"] == tiny_params["training"]["batch_size"]
+    assert dr.cache is data.cache and data.params["training"]["steps"] == 6
+    base = experiments.METHODS["baseline"]
+    assert experiments.run_dir_for(dr, "baseline", base) != experiments.run_dir_for(data, "baseline", base)
 
 
 def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):

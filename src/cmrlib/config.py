@@ -26,7 +26,7 @@ def load_params(path: str | Path) -> dict:
         base = load_params(path.parent / p.pop("extends"))
         for k in ("_path", "data_root", "runs_root"):
             base.pop(k, None)
-        p = _merge(base, p)
+        p = merge_params(base, p)
     for key, typ in REQUIRED.items():
         if key not in p:
             raise ParamsError(f"{path}: missing field '{key}'")
@@ -39,10 +39,11 @@ def load_params(path: str | Path) -> dict:
     return p
 
 
-def _merge(base: dict, over: dict) -> dict:
+def merge_params(base: dict, over: dict) -> dict:
+    """``base`` with the fields of ``over`` put in, nested sections merged field by field."""
     out = dict(base)
     for k, v in over.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+        out[k] = merge_params(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
     return out
 
 

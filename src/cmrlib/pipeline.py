@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .config import merge_params
 from .data import synthetic
 from .data.cache import Cache, Preprocessing, build_cache, manifest_key, stable_hash, volumes_from_manifest
 from .data.curation import split_train_test
@@ -107,3 +108,14 @@ def real_data_params(params: dict, manifest: str, group_col: str, advantaged: st
     p["curation"] = {**params["curation"], "group_col": group_col, "advantaged": advantaged, "minority": minority,
                      "train": train, "max_minority_share": None}
     return p
+
+
+def transfer_data(data: Data) -> Data:
+    """The synthetic data with the training settings of the model meant for real scans (chapter 12): the
+    profile's ``transfer`` section replaces fields of its ``training`` section (typically appearance
+    randomisation, see :mod:`cmrlib.augment`, and more steps). Same cache, same split; a profile without a
+    ``transfer`` section gives the data back unchanged."""
+    over = data.params.get("transfer") or {}
+    if not over:
+        return data
+    return Data(data.cache, data.subjects, {**data.params, "training": merge_params(data.params["training"], over)})
