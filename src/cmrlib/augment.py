@@ -7,12 +7,13 @@ where in the field of view the heart sits. All random draws come from a CPU ``to
 reproducible and resumable.
 
 Two further options, off by default, randomise the appearance rather than the geometry, in the spirit of
-SynthSeg's domain randomisation (Billot et al. 2023, Medical Image Analysis 86:102789): ``contrast`` passes each image through its own random
-piecewise-linear intensity curve (knots moved by this SD on the normalised scale, so tissues change brightness
-relative to each other), and ``bias_field`` multiplies it by a smooth random field (log-amplitude SD). A model
-trained so has to recognise the chambers by shape rather than by the exact signals of one scanner or one
-simulator. MONAI's ``RandHistogramShift`` and ``RandBiasField`` do the same per image with NumPy; these are
-batched tensor versions of them, drawn from the same generator as the rest.
+SynthSeg's domain randomisation (Billot et al. 2023, Medical Image Analysis 86:102789): ``contrast`` passes
+each image through its own random piecewise-linear intensity curve (knots moved by this SD on the normalised
+scale, so tissues change brightness relative to each other), and ``bias_field`` multiplies it by a smooth
+random field (log-amplitude SD). A model trained so has to recognise the chambers by shape rather than by the
+exact signals of one scanner or one simulator. MONAI's ``RandHistogramShift`` (monotonic curves only) and
+``RandBiasField`` (polynomial fields) transform one image at a time; these are batched tensor versions, drawn
+from the same generator as the rest.
 """
 from __future__ import annotations
 
@@ -74,6 +75,6 @@ def random_curve(x: torch.Tensor, gen: torch.Generator, sd: float, knots: int = 
 
 
 def smooth_field(B: int, size, gen: torch.Generator, dev, cells: int = 4) -> torch.Tensor:
-    """(B, 1, H, W) smooth fields of unit SD: a ``cells`` × ``cells`` Gaussian grid upsampled bicubically."""
+    """(B, 1, H, W) smooth fields of about unit SD: a ``cells`` × ``cells`` Gaussian grid upsampled bicubically."""
     lo = torch.randn((B, 1, cells, cells), generator=gen).to(dev)
     return F.interpolate(lo, size=tuple(size), mode="bicubic", align_corners=True)
