@@ -105,7 +105,7 @@ def test_run_store_returns_stored_result_without_training(tiny_params, monkeypat
 
 
 def test_transfer_model_has_its_own_training_and_run(tiny_params):
-    from cmrlib.pipeline import prepare_data, transfer_data
+    from cmrlib.pipeline import prepare_data, transfer_data, with_training
     plain = {k: v for k, v in tiny_params.items() if k != "transfer"}
     data = prepare_data(plain, progress=False)
     assert transfer_data(data) is data            # no transfer section: the profile's own training
@@ -118,6 +118,10 @@ def test_transfer_model_has_its_own_training_and_run(tiny_params):
     assert dr.cache is data.cache and data.params["training"]["steps"] == 6
     base = experiments.METHODS["baseline"]
     assert experiments.run_dir_for(dr, "baseline", base) != experiments.run_dir_for(data, "baseline", base)
+    longer = with_training(data, {"steps": 9})
+    assert longer.params["training"] == {**data.params["training"], "steps": 9}
+    assert experiments.train_config(longer.params, base).steps == 9
+    assert experiments.run_dir_for(longer, "baseline", base) != experiments.run_dir_for(dr, "baseline", base)
 
 
 def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):

@@ -110,12 +110,16 @@ def real_data_params(params: dict, manifest: str, group_col: str, advantaged: st
     return p
 
 
+def with_training(data: Data, over: dict) -> Data:
+    """The same cache and split with fields of the profile's ``training`` section replaced by ``over``: a model
+    trained from it gets its own run (the training settings are part of the run key)."""
+    return Data(data.cache, data.subjects, {**data.params, "training": merge_params(data.params["training"], over)})
+
+
 def transfer_data(data: Data) -> Data:
     """The synthetic data with the training settings of the model meant for real scans (chapter 12): the
     profile's ``transfer`` section replaces fields of its ``training`` section (typically appearance
-    randomisation, see :mod:`cmrlib.augment`, and more steps). Same cache, same split; a profile without a
-    ``transfer`` section gives the data back unchanged."""
+    randomisation, see :mod:`cmrlib.augment`, and more steps). A profile without a ``transfer`` section gives
+    the data back unchanged."""
     over = data.params.get("transfer") or {}
-    if not over:
-        return data
-    return Data(data.cache, data.subjects, {**data.params, "training": merge_params(data.params["training"], over)})
+    return with_training(data, over) if over else data
