@@ -39,6 +39,18 @@ def toc_notebooks(root: Path) -> list[str]:
     return files
 
 
+def chapter_numbers(root: Path, only: str) -> str:
+    """A chapter given as ``02``, ``2`` or ``02_baseline``, checked against the table of contents; returns the
+    prefix that selects it."""
+    from .errors import InputError
+    names = [Path(nb).name for nb in toc_notebooks(root)]
+    key = str(only).strip()
+    key = key.zfill(2) if key.isdigit() else key
+    if not any(n.startswith(key) for n in names):
+        raise InputError(f"--only {only}: no chapter {only!r}; chapters: {', '.join(n[:2] for n in names)}")
+    return key
+
+
 def notebook_has_outputs(path: Path) -> bool:
     nb = json.loads(Path(path).read_text())
     return any(c.get("outputs") or c.get("execution_count") for c in nb["cells"] if c["cell_type"] == "code")

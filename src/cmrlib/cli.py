@@ -1,9 +1,15 @@
-"""Command line: ``cmrlib cohort | manifest | run | book``."""
+"""Command line: ``cmrlib cohort | manifest | run | book``.
+
+A refused input (:class:`cmrlib.errors.InputError`) is printed as ``cmrlib: error: ...`` naming the input and
+the fix, with exit status 2 and no traceback; ``--debug`` shows the traceback too."""
 from __future__ import annotations
 
 import argparse
 import sys
 import time
+from pathlib import Path
+
+from .errors import InputError
 
 
 def _cohort(a):
@@ -20,21 +26,20 @@ def _cohort(a):
 
 
 def _manifest(a):
-    from .data.adapters import AdapterError, acdc, mnms, ukbb
-    try:
-        if a.dataset == "acdc":
-            df = acdc.build_manifest(a.root, a.out)
-        elif a.dataset == "mnms":
-            df = mnms.build_manifest(a.root, a.out, info_csv=a.info)
-        else:
-            if not a.demographics:
-                raise SystemExit("ukbb needs --demographics CSV")
-            df = ukbb.build_manifest(a.root, a.demographics, a.out, image_pattern=a.image_pattern,
-                                     label_pattern=a.label_pattern, salt=a.salt)
-            print(f"left out {len(df.attrs['excluded'])} subjects without a known ethnic background")
-    except AdapterError as exc:
-        print(exc, file=sys.stderr)
-        raise SystemExit(2) from None
+    from .data.adapters import acdc, check_out, mnms, read_key, ukbb
+    out = Path(a.out)
+    check_out(out, a.dataset)
+    if a.dataset == "acdc":
+        df = acdc.build_manifest(a.root, out)
+    elif a.dataset == "mnms":
+        df = mnms.build_manifest(a.root, out, info_csv=a.info)
+    else:
+        if not a.demographics:
+            raise InputError("ukbb needs --demographics CSV (the UK Biobank fields: eid, 21000-0.0, 31-0.0, ...)")
+        key = read_key(a.key_file, outputs=[out])
+        df = ukbb.build_manifest(a.root, a.demographics, out, image_pattern=a.image_pattern,
+                                 label_pattern=a.label_pattern, key=key)
+        print(f"left out {len(df.attrs['excluded'])} subjects without a stated ethnic background")
     print(f"{a.out}: {df.subject_id.nunique()} subjects, {len(df)} rows")
 
 
@@ -44,9 +49,10 @@ def _run(a):
     from .pipeline import prepare_data
     from .report import write_summary
     params = load_params(a.params)
+    names = chapter_experiments(a.only)          # an unknown chapter is refused before any data is built
     data = prepare_data(params)
     results = {}
-    for name in chapter_experiments(a.only):
+    for name in names:
         t0 = time.perf_counter()
         results[name] = run_experiment(data, name)
         print(f"{name}: {time.perf_counter() - t0:.1f} s")
@@ -57,38 +63,48 @@ def _run(a):
 
 
 def _book(a):
-    from .book import build
-    build(a.params, a.root, only=a.only)
+    from .book import build, chapter_numbers
+    only = [chapter_numbers(Path(a.root), o) for o in a.only] if a.only else None
+    build(a.params, a.root, only=only)
 
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="cmrlib", description=__doc__)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="show the traceback of a refused input")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("cohort", help="generate the synthetic cohort (or read the manifest) and build the cache")
+    c = sub.add_parser("cohort", parents=[common], help="generate the synthetic cohort (or read the manifest) and build the cache")
     c.add_argument("--params", required=True)
     c.add_argument("--nifti", action="store_true", help="also write NIfTI + manifest for a direct-route profile")
     c.set_defaults(func=_cohort)
-    m = sub.add_parser("manifest", help="build a validated manifest from a dataset as distributed")
+    m = sub.add_parser("manifest", parents=[common], help="build a validated manifest from a dataset as distributed")
     m.add_argument("--dataset", required=True, choices=["acdc", "ukbb", "mnms"])
     m.add_argument("--root", required=True, help="the dataset's folder")
     m.add_argument("--out", required=True, help="manifest CSV to write")
     m.add_argument("--demographics", help="ukbb: CSV with field codes (eid, 21000-0.0, 31-0.0, ...)")
     m.add_argument("--image-pattern", default="{eid}/sa_{frame}.nii.gz")
     m.add_argument("--label-pattern", default="{eid}/label_sa_{frame}.nii.gz")
-    m.add_argument("--salt", default="cmrlib", help="ukbb: secret that keys the pseudonyms")
+    m.add_argument("--key-file", help="ukbb: file holding the secret key of the pseudonyms (at least 16 "
+                   "characters, kept outside the repository and outputs; or set CMRLIB_PSEUDONYM_KEY_FILE)")
     m.add_argument("--info", help="mnms: the information CSV (found under --root when omitted)")
     m.set_defaults(func=_manifest)
-    r = sub.add_parser("run", help="train and evaluate experiments; writes runs/<profile>/summary.csv")
+    r = sub.add_parser("run", parents=[common], help="train and evaluate experiments; writes runs/<profile>/summary.csv")
     r.add_argument("--params", required=True)
-    r.add_argument("--only", help="chapter number, e.g. 02")
+    r.add_argument("--only", help="chapter number, e.g. 02 (or 2)")
     r.set_defaults(func=_run)
-    b = sub.add_parser("book", help="execute every chapter with papermill and render the HTML book")
+    b = sub.add_parser("book", parents=[common], help="execute every chapter with papermill and render the HTML book")
     b.add_argument("--params", required=True)
     b.add_argument("--root", default=".")
     b.add_argument("--only", nargs="*", help="chapter numbers to execute (default: all)")
     b.set_defaults(func=_book)
     a = ap.parse_args(argv)
-    a.func(a)
+    try:
+        a.func(a)
+    except InputError as exc:
+        if a.debug:
+            raise
+        print(f"cmrlib {a.cmd}: error: {exc}", file=sys.stderr)
+        return 2
     return 0
 
 

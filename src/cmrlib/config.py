@@ -1,4 +1,11 @@
-"""Parameter profiles (params/*.yaml): loading, validation and the paths they imply."""
+"""Parameter profiles (params/*.yaml): loading, validation and the paths they imply.
+
+A profile is checked whole at load time, before any cohort or cache is built: every key must be known (a
+misspelt key is an error with a "did you mean" suggestion, never silently ignored), every value of the
+right type and range. ``extends:`` names a base profile whose fields the variant replaces; a cycle of
+``extends`` is named. The schema below is the one list of what a profile may hold. Hand-written rather than a
+JSON Schema so that each message names the file and the dotted field and suggests the closest key.
+"""
 from __future__ import annotations
 
 import os
@@ -6,32 +13,205 @@ from pathlib import Path
 
 import yaml
 
-REQUIRED = {
-    "profile": str, "seed": int, "cohort": dict, "cache": dict, "curation": dict, "training": dict,
-}
+from .errors import InputError, did_you_mean
+
+REQUIRED = ("profile", "seed", "cohort", "cache", "curation", "training")
 
 
-class ParamsError(ValueError):
+class ParamsError(InputError):
     pass
 
 
-def load_params(path: str | Path) -> dict:
-    """Read a profile; relative paths inside it are taken from the current directory (the repository root).
-    ``CMRLIB_DATA`` and ``CMRLIB_RUNS`` override where data and runs go."""
+# --------------------------------------------------------------------------------------------- the schema
+# Each leaf is a check: a function (value) -> error text or None.
+def _int(lo=None, hi=None):
+    def check(v):
+        if isinstance(v, bool) or not isinstance(v, int):
+            return f"must be a whole number, got {v!r}"
+        if lo is not None and v < lo:
+            return f"must be at least {lo}, got {v}"
+        if hi is not None and v > hi:
+            return f"must be at most {hi}, got {v}"
+    return check
+
+
+def _num(lo=None, hi=None, lo_open=False, none=False):
+    def check(v):
+        if v is None and none:
+            return None
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or v != v:
+            return f"must be a number, got {v!r}"
+        if lo is not None and (v <= lo if lo_open else v < lo):
+            return f"must be {'greater than' if lo_open else 'at least'} {lo}, got {v}"
+        if hi is not None and v > hi:
+            return f"must be at most {hi}, got {v}"
+    return check
+
+
+def _str(v):
+    return None if isinstance(v, str) and v else f"must be a non-empty text, got {v!r}"
+
+
+def _bool(v):
+    return None if isinstance(v, bool) else f"must be true or false, got {v!r}"
+
+
+def _choice(*options):
+    def check(v):
+        return None if v in options else f"is {v!r}, not one of: {', '.join(map(str, options))}" + (
+            did_you_mean(v, options) if isinstance(v, str) else "")
+    return check
+
+
+def _list(item, min_len=1):
+    def check(v):
+        if not isinstance(v, (list, tuple)) or len(v) < min_len:
+            return f"must be a list of at least {min_len} value(s), got {v!r}"
+        for i, x in enumerate(v):
+            err = item(x)
+            if err:
+                return f"item {i + 1} {err}"
+    return check
+
+
+def _pair(item):
+    def check(v):
+        if not isinstance(v, (list, tuple)) or len(v) != 2:
+            return f"must be a [low, high] pair, got {v!r}"
+        err = item(v[0]) or item(v[1])
+        if err:
+            return err
+        if v[0] > v[1]:
+            return f"low {v[0]} is above high {v[1]}"
+    return check
+
+
+def _counts(v):
+    """Subjects per group: a mapping of group name to a count ≥ 0."""
+    if not isinstance(v, dict):
+        return f"must be a mapping of group to count, got {v!r}"
+    for g, n in v.items():
+        if isinstance(n, bool) or not isinstance(n, int) or n < 0:
+            return f"count for {g!r} must be a whole number ≥ 0, got {n!r}"
+
+
+AUGMENT = {"rotate_deg": _num(0, 180), "scale": _pair(_num(0, lo_open=True)), "shift": _num(0, 1),
+           "noise": _num(0), "gamma": _pair(_num(0, lo_open=True)), "contrast": _num(0), "bias_field": _num(0)}
+
+
+def _augment(v):
+    if isinstance(v, bool):
+        return None
+    if not isinstance(v, dict):
+        return f"must be true, false or a mapping of ranges, got {v!r}"
+    return None      # keys checked as a section (see _section_of)
+
+
+TRAINING = {
+    "network": _choice("unet", "dynunet"), "optimizer": _choice("sgd", "adam"), "channels": _list(_int(1), 2),
+    "steps": _int(1), "batch_size": _int(1), "lr": _num(0, lo_open=True), "momentum": _num(0, 1),
+    "weight_decay": _num(0), "poly_power": _num(0), "loss": _choice("dice_ce", "ce"), "augment": _augment,
+    "checkpoint_every": _int(1), "seed": _int(0), "amp": _choice("auto", "off"), "dro_loss": _choice("dice_ce", "ce"),
+}
+SCHEMA = {
+    "profile": _str, "meaningful": _bool, "seed": _int(0), "extends": _str, "data_root": _str, "runs_root": _str,
+    "cohort": {
+        "source": _str, "spec": _str, "route": _choice("nifti", "direct"), "internal": _counts, "external": _counts,
+        "size": _int(16), "spacing_mm": _num(0, lo_open=True), "n_slices": _int(1),
+        "outside_heart_differences": _bool, "inside_heart_differences": _bool,
+    },
+    "cache": {"size": _int(16), "spacing_mm": _num(0, lo_open=True)},
+    "curation": {"train": _counts, "max_minority_share": _num(0, 1, none=True), "group_col": _str,
+                 "advantaged": _str, "minority": _str, "site": _str},
+    "training": TRAINING,
+    "transfer": TRAINING,
+    "evaluation": {"batch_size": _int(1), "postprocess": _choice("largest_component", "none")},
+    "sweeps": {"minority_counts": _list(_int(0)), "oversampling_levels": _list(_num(0, 1)),
+               "second_minority": _str, "second_minority_train": _int(0)},
+    "rootcause": {"classifier_steps": _int(1)},
+}
+NESTED = {("training", "augment"): AUGMENT, ("transfer", "augment"): AUGMENT}
+
+
+def validate_params(p: dict, source: str) -> list[str]:
+    """Every problem of a profile (merged with its base), each naming the file and the dotted field."""
+    problems: list[str] = []
+
+    def walk(node, schema, path):
+        for k, v in node.items():
+            here = ".".join(path + (str(k),))
+            if k not in schema:
+                problems.append(f"{source}: unknown field '{here}'{did_you_mean(k, schema)}")
+                continue
+            check = schema[k]
+            if isinstance(check, dict):
+                if not isinstance(v, dict):
+                    problems.append(f"{source}: field '{here}' must be a section (a mapping), got {v!r}")
+                else:
+                    walk(v, check, path + (str(k),))
+                continue
+            err = check(v)
+            if err:
+                problems.append(f"{source}: field '{here}' {err}")
+            elif isinstance(v, dict) and (path + (str(k),)) in NESTED:
+                walk(v, NESTED[path + (str(k),)], path + (str(k),))
+    if not isinstance(p, dict):
+        return [f"{source}: the top level must be a mapping of fields, got {type(p).__name__}"]
+    walk(p, SCHEMA, ())
+    for key in REQUIRED:
+        if key not in p:
+            problems.append(f"{source}: missing field '{key}'")
+    return problems
+
+
+def _read_yaml(path: Path) -> dict:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise ParamsError(f"{path}: not UTF-8 text (offset {exc.start}); save it as UTF-8") from None
+    try:
+        p = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise ParamsError(f"{path}: YAML syntax error{at}: {getattr(exc, 'problem', None) or exc}") from None
+    if p is None:
+        return {}
+    if not isinstance(p, dict):
+        raise ParamsError(f"{path}: the top level must be a mapping of fields, got {type(p).__name__}")
+    return p
+
+
+def _load_raw(path: Path, chain: tuple = ()) -> dict:
     path = Path(path)
     if not path.exists():
-        raise ParamsError(f"parameter file not found: {path}")
-    p = yaml.safe_load(path.read_text()) or {}
+        via = f" (extended by {chain[-1]})" if chain else ""
+        raise ParamsError(f"parameter file not found: {path}{via}; profiles live in params/, e.g. params/smoke.yaml")
+    if path.is_dir():
+        raise ParamsError(f"{path}: is a folder; give a profile file such as params/smoke.yaml")
+    here = path.resolve()
+    if here in chain:
+        cycle = " -> ".join(str(c) for c in chain[chain.index(here):] + (here,))
+        raise ParamsError(f"{path}: 'extends' forms a cycle: {cycle}")
+    p = _read_yaml(path)
     if "extends" in p:                 # a variant: the base profile with some fields replaced
-        base = load_params(path.parent / p.pop("extends"))
+        if not isinstance(p["extends"], str):
+            raise ParamsError(f"{path}: field 'extends' must name a profile file, got {p['extends']!r}")
+        base = _load_raw(path.parent / p.pop("extends"), chain + (here,))
         for k in ("_path", "data_root", "runs_root"):
             base.pop(k, None)
         p = merge_params(base, p)
-    for key, typ in REQUIRED.items():
-        if key not in p:
-            raise ParamsError(f"{path}: missing field '{key}'")
-        if not isinstance(p[key], typ):
-            raise ParamsError(f"{path}: field '{key}' must be a {typ.__name__}")
+    return p
+
+
+def load_params(path: str | Path) -> dict:
+    """Read and validate a profile; relative paths inside it are taken from the current directory (the
+    repository root). ``CMRLIB_DATA`` and ``CMRLIB_RUNS`` override where data and runs go."""
+    path = Path(path)
+    p = _load_raw(path)
+    problems = validate_params(p, str(path))
+    if problems:
+        raise ParamsError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {x}" for x in problems))
     p.setdefault("meaningful", True)
     p["data_root"] = os.environ.get("CMRLIB_DATA", p.get("data_root", "data"))
     p["runs_root"] = os.environ.get("CMRLIB_RUNS", p.get("runs_root", "runs"))

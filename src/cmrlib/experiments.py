@@ -271,11 +271,16 @@ def _read_metrics(path: Path) -> pd.DataFrame:
 
 
 def chapter_experiments(only: str | None = None) -> list[str]:
+    """The experiments of one chapter (``"02"`` or ``"2"``), or of every chapter."""
     if only is None:
         return list(dict.fromkeys(n for names in CHAPTERS.values() for n in names))
-    if only not in CHAPTERS:
-        raise KeyError(f"no experiments for chapter {only!r} (chapters: {', '.join(CHAPTERS)})")
-    return CHAPTERS[only]
+    key = str(only).strip()
+    key = key.zfill(2) if key.isdigit() else key
+    if key not in CHAPTERS:
+        from .errors import InputError
+        raise InputError(f"--only {only}: no experiments to run for chapter {only!r}; chapters with experiments: "
+                         f"{', '.join(CHAPTERS)} (chapter 10's sweeps and the others run with `cmrlib book`)")
+    return CHAPTERS[key]
 
 
 def stored_results(params: dict) -> dict[str, pd.DataFrame]:

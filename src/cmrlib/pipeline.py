@@ -56,8 +56,9 @@ def load_spec(params: dict) -> dict:
 
 def synthetic_key(params: dict) -> str:
     cfg = cohort_config(params)
-    return "s-" + stable_hash([load_spec(params), cfg.internal, cfg.external, cfg.grid.__dict__, cfg.seed,
-                               synthetic.RENDERER_ID])
+    spec = load_spec(params)
+    return "s-" + stable_hash([spec, synthetic.appearance(spec), cfg.internal, cfg.external, cfg.grid.__dict__,
+                               cfg.seed, synthetic.RENDERER_ID])
 
 
 def prepare_cohort(params: dict, progress: bool = True) -> Path:

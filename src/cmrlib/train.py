@@ -44,6 +44,13 @@ class TrainConfig:
     extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
+        from .errors import InputError
+        for name in ("steps", "batch_size", "checkpoint_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, int) or v < 1:
+                raise InputError(f"training.{name} must be a whole number ≥ 1, got {v!r}")
+        if not isinstance(self.lr, (int, float)) or not self.lr > 0:
+            raise InputError(f"training.lr must be a positive number, got {self.lr!r}")
         if isinstance(self.augment, dict):   # ranges not given keep their defaults
             self.augment = {**AUGMENT_DEFAULTS, **self.augment}
 
@@ -66,6 +73,24 @@ def pick_device(requested: str | None = None) -> torch.device:
 
 def poly_lr(lr0: float, step: int, total: int, power: float = 0.9) -> float:
     return lr0 * (1 - step / total) ** power
+
+
+LOG_HEADER = "step,lr,loss,group_weights\n"
+
+
+def reset_log(path: Path, step: int) -> None:
+    """Make the training log agree with the checkpoint at ``step``: one header, then exactly the rows of steps
+    1..step (rows written after the last checkpoint by a run that was killed, and any half-written line, are
+    dropped, so a resumed run does not repeat them)."""
+    keep = []
+    if path.exists():
+        for line in path.read_text(errors="replace").splitlines():
+            head = line.split(",", 1)[0]
+            if head.isdigit() and 1 <= int(head) <= step and line.count(",") == 3 and int(head) == len(keep) + 1:
+                keep.append(line + "\n")
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(LOG_HEADER + "".join(keep))
+    os.replace(tmp, path)
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -121,9 +146,8 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         gen.set_state(state["generator"])
         objective.load_state_dict(state["objective"])
         step = state["step"]
+    reset_log(run_dir / "train_log.csv", step)
     log = open(run_dir / "train_log.csv", "a")
-    if step == 0:
-        log.write("step,lr,loss,group_weights\n")
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress, mininterval=2)
     while step < cfg.steps:

@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .io import SPACING_DECIMALS, read_nifti
+from .io import SPACING_DECIMALS, ImageReadError, read_affine, read_nifti
 
 
 @dataclass(frozen=True)
@@ -110,6 +110,28 @@ def load_cache(path: str | Path) -> Cache:
                  pd.read_csv(path / "subjects.csv", dtype={"subject_id": str}))
 
 
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def clean_partials(root: str | Path) -> list[Path]:
+    """Remove the temporary folders of cache builds whose process is gone (killed or failed); a build still
+    running in another process keeps its own. Returns what was removed."""
+    removed = []
+    for p in Path(root).glob(".*.partial-*"):
+        pid = p.name.rsplit("-", 1)[-1]
+        if p.is_dir() and pid.isdigit() and (int(pid) == os.getpid() or not _alive(int(pid))):
+            shutil.rmtree(p, ignore_errors=True)
+            removed.append(p)
+    return removed
+
+
 def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str | Path,
                 prep: Preprocessing, total: int | None = None, progress: bool = True) -> Cache:
     """Build (or reuse) the cache ``root/key`` from an iterable of (subject row, frame, image, label, spacing).
@@ -120,9 +142,8 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
     final = root / key
     if (final / "slices.npz").exists():
         return load_cache(final)
-    tmp = root / f".{key}.partial-{os.getpid()}"
-    shutil.rmtree(tmp, ignore_errors=True)
-    tmp.mkdir(parents=True)
+    root.mkdir(parents=True, exist_ok=True)
+    clean_partials(root)
     from tqdm import tqdm
     imgs, labs, rows = [], [], []
     start = 0
@@ -135,37 +156,46 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
                          spacing_z=sp[0], spacing_y=sp[1], spacing_x=sp[2]))
         start += len(pi)
     if not rows:
-        raise ValueError("no volumes to cache")
-    np.savez(tmp / "slices.npz", images=np.concatenate(imgs), labels=np.concatenate(labs))
-    pd.DataFrame(rows).to_csv(tmp / "volumes.csv", index=False)
-    subjects.to_csv(tmp / "subjects.csv", index=False)
-    (tmp / "key.json").write_text(json.dumps({"key": key, "preprocessing": prep.key()}, indent=1))
-    if final.exists():
-        shutil.rmtree(final)
-    os.replace(tmp, final)
+        from ..errors import InputError
+        raise InputError("no volumes to cache: the manifest or cohort is empty")
+    tmp = root / f".{key}.partial-{os.getpid()}"      # written whole, then renamed into place
+    try:
+        tmp.mkdir(parents=True)
+        np.savez(tmp / "slices.npz", images=np.concatenate(imgs), labels=np.concatenate(labs))
+        pd.DataFrame(rows).to_csv(tmp / "volumes.csv", index=False)
+        subjects.to_csv(tmp / "subjects.csv", index=False)
+        (tmp / "key.json").write_text(json.dumps({"key": key, "preprocessing": prep.key()}, indent=1))
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     return load_cache(final)
 
 
 def volumes_from_manifest(manifest: pd.DataFrame):
     """Read each manifest row's image and label (a time point of a 4D file where ``frame_index`` is set,
-    relabelled where ``label_map`` is set); errors name the subject, frame and file."""
-    from .manifest import apply_label_map, parse_label_map
-    for _, row in manifest.iterrows():
+    relabelled where ``label_map`` is set), checked as every route is (:mod:`cmrlib.data.validate`); errors
+    name the manifest, the row (and subject, unless it is a pseudonym), the frame and the file."""
+    from .manifest import ManifestError, parse_label_map, row_name
+    from .validate import pair_problems
+    source = manifest.attrs.get("source", "manifest")
+    for i, (_, row) in enumerate(manifest.iterrows()):
         fi = row.get("frame_index")
         fi = None if fi is None or pd.isna(fi) else int(fi)
-        img, isp = read_nifti(row["image"], fi)
-        lab, lsp = read_nifti(row["label"], fi)
+        where = row_name(row, i)
+        try:
+            img, isp = read_nifti(row["image"], fi)
+            lab, lsp = read_nifti(row["label"], fi)
+            affines = (read_affine(row["image"]), read_affine(row["label"]))
+        except ImageReadError as exc:
+            raise ManifestError(source, [f"{where}: {exc}"]) from None
         lm = row.get("label_map")
-        if isinstance(lm, str) and lm:
-            lab = apply_label_map(lab, parse_label_map(lm))
-        where = f"subject {row['subject_id']} frame {row['frame']}"
-        if img.shape != lab.shape:
-            raise ValueError(f"{where}: image {row['image']} shape {img.shape} != label {row['label']} shape {lab.shape}")
-        if not np.allclose(isp, lsp, atol=1e-3):
-            raise ValueError(f"{where}: image spacing {isp} != label spacing {lsp} ({row['label']})")
-        if lab.max() > 3:
-            raise ValueError(f"{where}: label values {sorted(np.unique(lab).tolist())} in {row['label']} exceed 3; "
-                             "set the manifest's label_map")
+        mapping = parse_label_map(lm) if isinstance(lm, str) and lm else None
+        problems, lab = pair_problems(img, isp, lab, lsp, where, row["image"], row["label"], mapping, affines)
+        if problems:
+            raise ManifestError(source, problems)
         yield row.to_dict(), row["frame"], img, lab, isp
 
 

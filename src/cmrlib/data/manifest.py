@@ -15,13 +15,14 @@ from pathlib import Path
 import pandas as pd
 
 from .. import ETHNICITIES, FRAMES
+from ..errors import InputError
 
 REQUIRED = ("subject_id", "frame", "image", "label")
 NUMERIC_RANGES = {"age": (0, 120), "height": (50, 250), "weight": (20, 350), "bmi": (8, 90)}
 CATEGORIES = {"ethnicity": ETHNICITIES, "sex": ("F", "M"), "frame": FRAMES}
 
 
-class ManifestError(ValueError):
+class ManifestError(InputError):
     """Every problem found in a manifest, one per line, each naming the row, subject, file and problem."""
 
     def __init__(self, source: str, problems: list[str]):
@@ -38,9 +39,12 @@ def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifes
     if missing:
         raise ManifestError(source, [f"missing required column(s): {', '.join(missing)}"])
     df = df.copy()
+    for i, sid in df["subject_id"].items():
+        if pd.isna(sid) or not str(sid).strip():
+            problems.append(f"row {i + 2}: subject_id is empty")
     df["subject_id"] = df["subject_id"].astype(str)
     for i, row in df.iterrows():
-        where = f"row {i + 2} (subject {row['subject_id']}, frame {row['frame']})"
+        where = row_name(row, i)
         for col, allowed in CATEGORIES.items():
             if col in df.columns and row[col] not in allowed and not (col != "frame" and pd.isna(row[col])):
                 problems.append(f"{where}: {col} {row[col]!r} is not one of {', '.join(allowed)}")
@@ -57,7 +61,8 @@ def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifes
             except ValueError as exc:
                 problems.append(f"{where}: label_map {row['label_map']!r}: {exc}")
         if "frame_index" in df.columns and not pd.isna(row["frame_index"]):
-            if not float(row["frame_index"]).is_integer() or row["frame_index"] < 0:
+            fi = pd.to_numeric(pd.Series([row["frame_index"]]), errors="coerce").iloc[0]
+            if pd.isna(fi) or not float(fi).is_integer() or fi < 0:
                 problems.append(f"{where}: frame_index {row['frame_index']!r} is not a non-negative integer")
         for col in ("image", "label"):
             p = row[col]
@@ -77,13 +82,51 @@ def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifes
     return df
 
 
+def row_name(row, i: int) -> str:
+    """How messages name a manifest row: by subject and frame, or by row number and frame alone where the
+    subject ID is a pseudonym that does not appear in the file path (a message must not put a pseudonym next
+    to a path that holds the real ID)."""
+    sid = str(row["subject_id"])
+    if sid and sid in f"{row.get('image', '')}{row.get('label', '')}":
+        return f"row {i + 2} (subject {sid}, frame {row['frame']})"
+    return f"row {i + 2} (frame {row['frame']})"
+
+
+def read_csv_checked(path: str | Path, text_columns=("subject_id",)) -> pd.DataFrame:
+    """Read a CSV as a data table: UTF-8, comma-separated, not empty; ``text_columns`` kept as text (IDs such
+    as ``007`` keep their leading zeros). Errors name the file and the fix."""
+    path = Path(path)
+    if not path.exists():
+        raise ManifestError(str(path), ["file not found"])
+    if path.is_dir():
+        raise ManifestError(str(path), ["is a folder, not a CSV file"])
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise ManifestError(str(path), [f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                                        "save it as UTF-8"]) from None
+    if not text.strip():
+        raise ManifestError(str(path), ["the file is empty; a CSV needs a header row and one row per entry"])
+    header = text.splitlines()[0]
+    for delim, name in ((";", "semicolon"), ("\t", "tab")):
+        if delim in header and "," not in header:
+            raise ManifestError(str(path), [f"the header is {name}-delimited ({header[:60]!r}); "
+                                            "save the file with commas as delimiters"])
+    import io
+    try:
+        return pd.read_csv(io.StringIO(text), dtype={c: str for c in text_columns}, keep_default_na=True)
+    except pd.errors.ParserError as exc:
+        raise ManifestError(str(path), [f"not a well-formed CSV ({exc})"]) from None
+
+
 def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
     """Read and validate a manifest CSV; paths become absolute."""
     path = Path(path)
-    if not path.exists():
-        raise ManifestError(str(path), ["manifest file not found"])
-    df = pd.read_csv(path)
-    return validate_manifest(df, path.parent, str(path), check_files=check_files)
+    df = read_csv_checked(path)
+    df = validate_manifest(df, path.parent, str(path), check_files=check_files)
+    df.attrs["source"] = str(path)
+    return df
 
 
 def subjects_from_manifest(df: pd.DataFrame) -> pd.DataFrame:
@@ -99,7 +142,10 @@ def parse_label_map(text: str) -> dict[int, int]:
         src, sep, dst = part.partition(":")
         if not sep:
             raise ValueError(f"expected source:target pairs, got {part!r}")
-        s, d = int(src), int(dst)
+        try:
+            s, d = int(src), int(dst)
+        except ValueError:
+            raise ValueError(f"{part!r}: labels must be whole numbers") from None
         if d not in (0, 1, 2, 3):
             raise ValueError(f"target {d} is not a project label (0 background, 1 LVBP, 2 LVM, 3 RVBP)")
         out[s] = d
@@ -107,9 +153,13 @@ def parse_label_map(text: str) -> dict[int, int]:
 
 
 def apply_label_map(label, mapping: dict[int, int]):
-    """Relabel an array; values absent from the mapping become background."""
+    """Relabel an array; values absent from the mapping become background. Values must be whole numbers
+    from 0 to the largest source label (checked by :func:`cmrlib.data.validate.pair_problems` first)."""
     import numpy as np
-    lut = np.zeros(max(max(mapping), int(label.max()) if label.size else 0) + 1, dtype=np.uint8)
+    lab = np.asarray(label).astype(np.int64)
+    if lab.size and (lab.min() < 0):
+        raise ValueError(f"negative label value {int(lab.min())}")
+    lut = np.zeros(max(max(mapping), int(lab.max()) if lab.size else 0) + 1, dtype=np.uint8)
     for s, d in mapping.items():
         lut[s] = d
-    return lut[label.astype(np.int64)]
+    return lut[lab]

@@ -26,7 +26,9 @@ from typing import Iterator
 import numpy as np
 import pandas as pd
 import torch
-import yaml
+
+from .. import ETHNICITIES
+from .spec import APPEARANCE, SpecError, load_spec, validate_spec  # noqa: F401 - the spec's loader
 
 
 def code_id(source: str) -> str:
@@ -46,92 +48,16 @@ def code_id(source: str) -> str:
 # count as one.
 RENDERER_ID = code_id(Path(__file__).read_text())
 
-ETHNICITIES = ("White", "Mixed", "Asian", "Black", "Chinese", "Other")
-FACTOR_FIELDS = ("location", "default")
 TISSUE = dict(blood=1.0, myocardium=0.22, muscle=0.28, liver=0.36, lung=0.05, spine=0.45, csf=0.75,
               mediastinum=0.30, skin=0.35)
 
 
-# Shared appearance (the same for every group, so no source of bias): what makes a slice look like a scan
-# rather than a diagram. Defaults when a spec leaves them out.
-APPEARANCE = dict(
-    tissue_jitter=0.0,     # SD of each subject's log change of each background tissue's and the myocardium's signal
-    texture=0.0,           # amplitude of a smooth multiplicative field over the body outside the heart (organ texture)
-    texture_mm=25.0,       # its correlation length
-    clutter=0.0,           # fraction of the body (outside heart and lungs) covered by blobs of random signal
-    clutter_mm=20.0,       # blob size (bowel, stomach, vessels, intermuscular fat)
-    lung_vessels=0.0,      # fraction of lung pixels that hold a bright vessel cross-section
-)
 JITTERED = ("myocardium", "muscle", "liver", "lung", "mediastinum", "spine")
 
 
 def appearance(spec: dict) -> dict:
     """The spec's shared appearance settings, defaults filled in."""
     return {**APPEARANCE, **(spec.get("appearance") or {})}
-
-
-class SpecError(ValueError):
-    """A malformed cohort spec; the message names the field."""
-
-
-def load_spec(path: str | Path) -> dict:
-    """Read and validate a cohort spec; errors name the offending field."""
-    path = Path(path)
-    if not path.exists():
-        raise SpecError(f"cohort spec not found: {path}")
-    spec = yaml.safe_load(path.read_text())
-    return validate_spec(spec, str(path))
-
-
-def validate_spec(spec: dict, source: str = "spec") -> dict:
-    if not isinstance(spec, dict):
-        raise SpecError(f"{source}: top level must be a mapping")
-    for key in ("demographics", "factors", "sites", "anatomy", "reference_group"):
-        if key not in spec:
-            raise SpecError(f"{source}: missing field '{key}'")
-    for key in ("outside_heart_differences", "inside_heart_differences"):
-        if not isinstance(spec.get(key, True), bool):
-            raise SpecError(f"{source}: field '{key}' must be true or false")
-    for cohort, groups in spec["demographics"].items():
-        for g, d in groups.items():
-            where = f"{source}: demographics.{cohort}.{g}"
-            if g not in ETHNICITIES:
-                raise SpecError(f"{where}: unknown group (expected one of {', '.join(ETHNICITIES)})")
-            for f in ("age", "height", "weight"):
-                v = d.get(f)
-                if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)):
-                    raise SpecError(f"{where}.{f}: expected [mean, sd], got {v!r}")
-                if v[1] < 0:
-                    raise SpecError(f"{where}.{f}: negative SD {v[1]}")
-            for f in ("male_fraction", "hypertension"):
-                v = d.get(f)
-                if not isinstance(v, (int, float)) or not 0 <= v <= 1:
-                    raise SpecError(f"{where}.{f}: expected a probability in [0, 1], got {v!r}")
-    for name, fac in spec["factors"].items():
-        where = f"{source}: factors.{name}"
-        for f in FACTOR_FIELDS:
-            if f not in fac:
-                raise SpecError(f"{where}: missing field '{f}'")
-        if fac["location"] not in ("outside_heart", "inside_heart"):
-            raise SpecError(f"{where}.location: must be outside_heart or inside_heart, got {fac['location']!r}")
-        for g, v in (fac.get("groups") or {}).items():
-            if g not in ETHNICITIES:
-                raise SpecError(f"{where}.groups.{g}: unknown group")
-            if not isinstance(v, (int, float)):
-                raise SpecError(f"{where}.groups.{g}: expected a number, got {v!r}")
-    for req in ("subcutaneous_fat_thickness", "fat_signal", "ghosting_rate", "banding_rate", "myocardial_wall"):
-        if req not in spec["factors"]:
-            raise SpecError(f"{source}: missing field 'factors.{req}'")
-    for k, v in (spec.get("appearance") or {}).items():
-        if k not in APPEARANCE:
-            raise SpecError(f"{source}: appearance.{k}: unknown field (expected one of {', '.join(APPEARANCE)})")
-        if not isinstance(v, (int, float)) or v < 0:
-            raise SpecError(f"{source}: appearance.{k}: expected a non-negative number, got {v!r}")
-    for site, s in spec["sites"].items():
-        for f in ("noise", "blur_px", "shading", "contrast", "ghost_amplitude"):
-            if f not in s:
-                raise SpecError(f"{source}: missing field 'sites.{site}.{f}'")
-    return spec
 
 
 def factor_table(spec: dict) -> pd.DataFrame:

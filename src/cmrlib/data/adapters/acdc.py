@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import bmi_class, check_pairs, finish
+from . import AdapterError, bmi_class, check_out, check_pairs, finish
 
 LABEL_MAP = "1:3,2:2,3:1"
 
@@ -26,8 +26,15 @@ def find_root(folder: str | None = None) -> Path | None:
 
 
 def read_info(path: Path) -> dict:
+    """``key: value`` lines of an Info.cfg; raises ValueError naming the byte that is not UTF-8."""
+    raw = path.read_bytes()
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path} is not UTF-8 text (byte 0x{raw[exc.start]:02x} at offset {exc.start}); "
+                         "save it as UTF-8") from None
     info = {}
-    for line in path.read_text().splitlines():
+    for line in text.splitlines():
         key, sep, val = line.partition(":")
         if sep:
             info[key.strip()] = val.strip()
@@ -39,7 +46,8 @@ def build_manifest(root: str | Path, out: str | Path | None = None, check_images
     root = Path(root)
     problems: list[str] = []
     if not root.is_dir():
-        raise FileNotFoundError(f"ACDC folder not found: {root}")
+        raise AdapterError("ACDC", [f"folder not found: {root} (give the folder that holds patient001, ...)"])
+    check_out(Path(out) if out else None, "ACDC")
     patients = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("patient"))
     if not patients:
         problems.append(f"{root}: no patientNNN folders")
@@ -50,15 +58,29 @@ def build_manifest(root: str | Path, out: str | Path | None = None, check_images
         if not cfg.exists():
             problems.append(f"subject {pid}: missing {cfg}")
             continue
-        info = read_info(cfg)
+        try:
+            info = read_info(cfg)
+        except ValueError as exc:
+            problems.append(f"subject {pid}: {exc}")
+            continue
         missing = [k for k in ("ED", "ES", "Group", "Height", "Weight") if k not in info]
         if missing:
             problems.append(f"subject {pid}: {cfg} lacks {', '.join(missing)}")
             continue
-        h, w = float(info["Height"]), float(info["Weight"])
+        nums = {}
+        for k, kind in (("Height", float), ("Weight", float), ("ED", int), ("ES", int)):
+            try:
+                nums[k] = kind(info[k])
+            except ValueError:
+                problems.append(f"subject {pid}: {cfg} field {k} is {info[k]!r}, not a "
+                                f"{'number' if kind is float else 'whole number'} (use '.' for decimals, no "
+                                "thousands separator)")
+        if len(nums) < 4:
+            continue
+        h, w = nums["Height"], nums["Weight"]
         bmi = w / (h / 100) ** 2 if h > 0 else float("nan")
         for frame in ("ED", "ES"):
-            n = int(info[frame])
+            n = nums[frame]
             img = f"{pid}/{pid}_frame{n:02d}.nii.gz"
             lab = f"{pid}/{pid}_frame{n:02d}_gt.nii.gz"
             for f in (img, lab):

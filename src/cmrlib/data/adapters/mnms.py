@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import bmi_class, check_pairs, finish
+from ..manifest import read_csv_checked
+from . import bmi_class, check_out, check_pairs, finish
 
 INFO_COLUMNS = ("External code", "Vendor", "Centre", "ED", "ES")
 
@@ -17,7 +18,10 @@ INFO_COLUMNS = ("External code", "Vendor", "Centre", "ED", "ES")
 def find_info_csv(root: Path) -> Path | None:
     hits = sorted(root.rglob("*.csv"))
     for h in hits:
-        cols = pd.read_csv(h, nrows=0).columns
+        try:
+            cols = pd.read_csv(h, nrows=0).columns
+        except (UnicodeDecodeError, pd.errors.ParserError, pd.errors.EmptyDataError):
+            continue
         if all(c in cols for c in INFO_COLUMNS):
             return h
     return None
@@ -29,7 +33,11 @@ def build_manifest(root: str | Path, out: str | Path | None = None, info_csv: st
     info_path = Path(info_csv) if info_csv else find_info_csv(root)
     if info_path is None or not info_path.exists():
         return finish([], root, None, "M&Ms", [f"{root}: no information CSV with columns {', '.join(INFO_COLUMNS)}"])
-    info = pd.read_csv(info_path)
+    check_out(Path(out) if out else None, "M&Ms")
+    info = read_csv_checked(info_path, text_columns=("External code",))
+    miss = [c for c in INFO_COLUMNS if c not in info.columns]
+    if miss:
+        return finish([], root, None, "M&Ms", [f"{info_path}: missing column(s) {', '.join(miss)}"])
     images = {p.name[: -len("_sa.nii.gz")]: p for p in root.rglob("*_sa.nii.gz")}
     problems, rows = [], []
     for _, r in info.iterrows():

@@ -1,0 +1,24 @@
+"""The library's refusals of bad input.
+
+Every error caused by what a user gave (a profile, a cohort spec, a manifest, an image, a dataset folder, a
+command-line argument) is an :class:`InputError`; its message names the input (file, row, subject, field) and,
+where there is one, the fix. The command line prints such an error as one line and exits with status 2; any
+other exception is a bug and keeps its traceback. The catalogue of refused inputs is
+``cmrlib/resources/refusals.yaml`` (rendered in the book by :mod:`cmrlib.refusals`).
+"""
+from __future__ import annotations
+
+import difflib
+
+
+class InputError(ValueError):
+    """Bad input, named in the message."""
+
+
+def did_you_mean(word: str, options) -> str:
+    """`` (did you mean 'x'?)`` for the closest of ``options``, or the list of options when none is close."""
+    options = [str(o) for o in options]
+    close = difflib.get_close_matches(str(word), options, n=1, cutoff=0.6)
+    if close:
+        return f" (did you mean '{close[0]}'?)"
+    return f" (expected one of: {', '.join(options)})" if options else ""
