@@ -211,6 +211,8 @@ def load_params(path: str | Path) -> dict:
     p = _load_raw(path)
     problems = validate_params(p, str(path))
     if problems:
+        if len(problems) == 1:
+            raise ParamsError(problems[0])
         raise ParamsError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {x}" for x in problems))
     p.setdefault("meaningful", True)
     p["data_root"] = os.environ.get("CMRLIB_DATA", p.get("data_root", "data"))

@@ -37,7 +37,8 @@ def _sitk():
 
 
 def _load(path: Path):
-    """The nibabel image of a whole, intact NIfTI-1/2 file (its bytes held in memory)."""
+    """The nibabel image of a whole, intact NIfTI-1/2 file (its bytes held in memory), and its voxel
+    spacing (x, y, z) as stored: nibabel's header check replaces a zero spacing by 1, which must be seen."""
     import nibabel as nib
     raw = path.read_bytes()
     if raw[:2] == b"\x1f\x8b":
@@ -59,7 +60,8 @@ def _load(path: Path):
     if len(raw) < need:
         raise ImageReadError(f"{path}: holds {len(raw)} bytes of image data where its header describes {need} "
                              "(truncated file); copy the file again")
-    return img
+    stored = type(hdr)(raw[: hdr.sizeof_hdr], endianness=hdr.endianness, check=False)
+    return img, [float(z) for z in stored["pixdim"][1:4]]
 
 
 def read_nifti(path: str | Path, frame_index: int | None = None) -> tuple[np.ndarray, tuple[float, float, float]]:
@@ -72,8 +74,7 @@ def read_nifti(path: str | Path, frame_index: int | None = None) -> tuple[np.nda
     if path.is_dir():
         raise ImageReadError(f"{path}: is a folder, not a NIfTI file")
     try:
-        img = _load(path)
-        zooms = [float(z) for z in img.header.get_zooms()[:3]]
+        img, zooms = _load(path)
         arr = np.asarray(img.dataobj).T
     except ImageReadError:
         raise

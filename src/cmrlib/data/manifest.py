@@ -27,7 +27,10 @@ class ManifestError(InputError):
 
     def __init__(self, source: str, problems: list[str]):
         self.problems = problems
-        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
+        if len(problems) == 1:          # one problem: one line
+            super().__init__(f"{source}: {problems[0]}")
+        else:
+            super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifest",

@@ -23,8 +23,11 @@ from ..validate import pair_problems
 class AdapterError(InputError):
     def __init__(self, dataset: str, problems: list[str]):
         self.problems = problems
-        super().__init__(f"{dataset}: {len(problems)} problem(s); no manifest written\n"
-                         + "\n".join(f"  - {p}" for p in problems))
+        if len(problems) == 1:          # one problem: one line
+            super().__init__(f"{dataset}: {problems[0]}; no manifest written")
+        else:
+            super().__init__(f"{dataset}: {len(problems)} problem(s); no manifest written\n"
+                             + "\n".join(f"  - {p}" for p in problems))
 
 
 def pseudonym(subject_id: str, key: str | bytes, prefix: str) -> str:
@@ -98,6 +101,8 @@ def check_out(out: Path | None, dataset: str) -> None:
     probe = parent
     while not probe.exists():
         probe = probe.parent
+    if not probe.is_dir():
+        raise AdapterError(dataset, [f"--out {out}: {probe} is a file, not a folder"])
     if not os.access(probe, os.W_OK):
         raise AdapterError(dataset, [f"--out {out}: folder {probe} is not writable; choose another place"])
 

@@ -1,0 +1,745 @@
+"""The catalogue of refused inputs (cmrlib/resources/refusals.yaml): every entry has a case here that feeds the
+bad input to a real entry point and checks the error class, that the message names the input (file, row,
+subject or field), and that nothing partial is left. Plus kill-and-resume tests for training, cache and cohort."""
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import nibabel as nib
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+
+from cmrlib import cli, refusals
+from cmrlib.config import ParamsError, load_params
+from cmrlib.data import io
+from cmrlib.data.adapters import AdapterError, acdc, read_key, ukbb
+from cmrlib.data.cache import Preprocessing, build_cache, volumes_from_manifest
+from cmrlib.data.manifest import ManifestError, load_manifest
+from cmrlib.data.spec import SpecError, load_spec
+from cmrlib.errors import InputError
+from cmrlib.train import TrainConfig
+
+ROOT = Path(__file__).resolve().parents[1]
+SPEC = ROOT / "data_manifest" / "synthetic_cohort.yaml"
+KEY = "a-test-key-of-32-characters-0123"
+ERRORS = {c.__name__: c for c in (io.ImageReadError, ManifestError, AdapterError, ParamsError, SpecError, InputError)}
+CASES = {}
+
+
+def case(name):
+    def deco(fn):
+        CASES[name] = fn
+        return fn
+    return deco
+
+
+# ----------------------------------------------------------------------------------------------- helpers
+def _img(shape=(4, 24, 24)):
+    return np.random.default_rng(0).random(shape).astype(np.float32)
+
+
+def _lab(shape=(4, 24, 24)):
+    lab = np.zeros(shape, np.uint8)
+    lab[:, 8:12, 8:12], lab[:, 12:14, 8:12], lab[:, 8:12, 14:18] = 1, 2, 3
+    return lab
+
+
+def _nib_save(arr, path, zooms=(1.5, 1.5, 8.0), affine=None):
+    finite = [z if np.isfinite(z) and z > 0 else 1.0 for z in zooms]
+    img = nib.Nifti1Image(np.asarray(arr).T, affine if affine is not None else np.diag([*finite, 1.0]))
+    img.header.set_zooms(zooms[: arr.ndim])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    nib.save(img, str(path))
+    return path
+
+
+def _manifest(tmp, lab=None, img=None, lab_zooms=(1.5, 1.5, 8.0), img_zooms=(1.5, 1.5, 8.0), lab_affine=None,
+              extra=None, rows=None):
+    """A one-subject manifest (subject S1, ED) whose label or image is replaced; returns its path."""
+    _nib_save(_img() if img is None else img, tmp / "S1_ED.nii.gz", img_zooms)
+    _nib_save(_lab() if lab is None else lab, tmp / "S1_ED_gt.nii.gz", lab_zooms, lab_affine)
+    row = dict(subject_id="S1", frame="ED", image="S1_ED.nii.gz", label="S1_ED_gt.nii.gz", ethnicity="White")
+    df = pd.DataFrame(rows or [{**row, **(extra or {})}])
+    df.to_csv(tmp / "manifest.csv", index=False)
+    return tmp / "manifest.csv"
+
+
+def _cache_call(tmp, **kw):
+    """Read a manifest into a cache; the refusal must leave no cache folder."""
+    path = _manifest(tmp, **kw)
+
+    def call():
+        m = load_manifest(path)
+        build_cache(volumes_from_manifest(m), m, "k", tmp / "cache", Preprocessing(32, 2.0), progress=False)
+    return call, ["manifest.csv", "S1", "ED"], [tmp / "cache" / "k"]
+
+
+def _acdc(root, n=2):
+    for i in range(1, n + 1):
+        pid = f"patient{i:03d}"
+        (root / pid).mkdir(parents=True)
+        (root / pid / "Info.cfg").write_text("ED: 1\nES: 9\nGroup: NOR\nHeight: 170.0\nNbFrame: 20\nWeight: 70.0\n")
+        for fr in (1, 9):
+            io.write_nifti(_img(), (10.0, 1.5, 1.5), root / pid / f"{pid}_frame{fr:02d}.nii.gz")
+            io.write_nifti(_lab(), (10.0, 1.5, 1.5), root / pid / f"{pid}_frame{fr:02d}_gt.nii.gz")
+    return root
+
+
+def _ukbb(tmp, codes=(1001, 4002), eids=(1234567, 2345678)):
+    root = tmp / "ukbb"
+    demo = pd.DataFrame({"eid": list(eids), "21000-0.0": list(codes), "31-0.0": [0, 1], "21003-2.0": [60, 55],
+                         "50-2.0": [165, 180], "21002-2.0": [70, 90], "21001-2.0": [25.7, 27.8]})
+    demo.to_csv(tmp / "demo.csv", index=False)
+    for eid in eids:
+        if pd.isna(eid):
+            continue
+        for fr in ("ED", "ES"):
+            io.write_nifti(_img(), (10.0, 1.8, 1.8), root / str(int(eid)) / f"sa_{fr}.nii.gz")
+            io.write_nifti(_lab(), (10.0, 1.8, 1.8), root / str(int(eid)) / f"label_sa_{fr}.nii.gz")
+    return root, tmp / "demo.csv"
+
+
+def _profile(tmp, text, name="p.yaml"):
+    p = tmp / name
+    p.write_text(textwrap.dedent(text))
+    return p
+
+
+def _smoke_with(tmp, change: dict, name="p.yaml"):
+    """The smoke profile with some fields replaced (a variant through extends)."""
+    return _profile(tmp, f"extends: {ROOT / 'params' / 'smoke.yaml'}\n" + yaml.safe_dump(change), name)
+
+
+def _spec_with(tmp, edit):
+    spec = yaml.safe_load(SPEC.read_text())
+    edit(spec)
+    p = tmp / "spec.yaml"
+    p.write_text(yaml.safe_dump(spec))
+    return p
+
+
+# ----------------------------------------------------------------------------------------------- images
+@case("truncated-gz")
+def _(tmp):
+    io.write_nifti(_img((6, 40, 40)), (10, 1.5, 1.5), tmp / "a.nii.gz")
+    raw = (tmp / "a.nii.gz").read_bytes()
+    (tmp / "cut.nii.gz").write_bytes(raw[: len(raw) // 3])
+    return lambda: io.read_nifti(tmp / "cut.nii.gz"), ["cut.nii.gz", "truncated"], []
+
+
+@case("truncated-nii")
+def _(tmp):
+    _nib_save(_img((6, 40, 40)), tmp / "a.nii")
+    raw = (tmp / "a.nii").read_bytes()
+    (tmp / "cut.nii").write_bytes(raw[: len(raw) // 2])
+    return lambda: io.read_nifti(tmp / "cut.nii"), ["cut.nii", "truncated"], []
+
+
+@case("not-nifti")
+def _(tmp):
+    (tmp / "x.nii.gz").write_bytes(gzip.compress(b"not a nifti file at all" * 20))
+    return lambda: io.read_nifti(tmp / "x.nii.gz"), ["x.nii.gz"], []
+
+
+@case("nan-voxels")
+def _(tmp):
+    a = _img()
+    a[1, 2, 3] = np.nan
+    _nib_save(a, tmp / "nan.nii.gz")
+    return lambda: io.read_nifti(tmp / "nan.nii.gz"), ["nan.nii.gz", "NaN", "(1, 2, 3)"], []
+
+
+@case("inf-voxels")
+def _(tmp):
+    a = _img()
+    a[0, 0, 0] = np.inf
+    _nib_save(a, tmp / "inf.nii.gz")
+    return lambda: io.read_nifti(tmp / "inf.nii.gz"), ["inf.nii.gz", "infinite"], []
+
+
+@case("nan-pixdim")
+def _(tmp):
+    _nib_save(_img(), tmp / "sp.nii.gz", zooms=(np.nan, 1.5, 8.0))
+    return lambda: io.read_nifti(tmp / "sp.nii.gz"), ["sp.nii.gz", "pixdim", "nan"], []
+
+
+@case("zero-pixdim")
+def _(tmp):
+    hdr = nib.Nifti1Header()
+    hdr.set_data_shape((24, 24, 4))
+    hdr.set_data_dtype(np.float32)
+    hdr["pixdim"][1:4] = (1.5, 1.5, 0.0)
+    hdr["vox_offset"] = 352
+    hdr["magic"] = b"n+1"                  # written by hand: nibabel's writer would set the zero to 1
+    raw = hdr.binaryblock + b"\0" * 4 + _img().T.tobytes(order="F")
+    (tmp / "sp.nii.gz").write_bytes(gzip.compress(raw))
+    return lambda: io.read_nifti(tmp / "sp.nii.gz"), ["sp.nii.gz", "pixdim"], []
+
+
+@case("missing-image")
+def _(tmp):
+    return lambda: io.read_nifti(tmp / "none.nii.gz"), ["none.nii.gz", "not found"], []
+
+
+@case("4d-without-frame")
+def _(tmp):
+    io.write_nifti(np.stack([_img()] * 3), (8.0, 1.5, 1.5), tmp / "cine.nii.gz")
+    return lambda: io.read_nifti(tmp / "cine.nii.gz"), ["cine.nii.gz", "frame index"], []
+
+
+@case("frame-out-of-range")
+def _(tmp):
+    io.write_nifti(np.stack([_img()] * 3), (8.0, 1.5, 1.5), tmp / "cine.nii.gz")
+    return lambda: io.read_nifti(tmp / "cine.nii.gz", 5), ["cine.nii.gz", "frame index 5"], []
+
+
+# ----------------------------------------------------------------------------------------------- manifests
+def _load_call(path):
+    return lambda: load_manifest(path)
+
+
+@case("manifest-missing-column")
+def _(tmp):
+    pd.DataFrame({"subject_id": ["S1"], "frame": ["ED"], "image": ["a"]}).to_csv(tmp / "m.csv", index=False)
+    return _load_call(tmp / "m.csv"), ["m.csv", "label"], []
+
+
+@case("manifest-empty")
+def _(tmp):
+    (tmp / "m.csv").write_text("")
+    return _load_call(tmp / "m.csv"), ["m.csv", "empty"], []
+
+
+@case("manifest-not-utf8")
+def _(tmp):
+    (tmp / "m.csv").write_bytes("subject_id,frame,image,label,site\nS1,ED,a,b,Zürich\n".encode("latin-1"))
+    return _load_call(tmp / "m.csv"), ["m.csv", "UTF-8", "0xfc"], []
+
+
+@case("manifest-semicolon")
+def _(tmp):
+    (tmp / "m.csv").write_text("subject_id;frame;image;label\nS1;ED;a;b\n")
+    return _load_call(tmp / "m.csv"), ["m.csv", "semicolon"], []
+
+
+@case("manifest-frame-index-text")
+def _(tmp):
+    return _load_call(_manifest(tmp, extra={"frame_index": "two"})), ["manifest.csv", "frame_index", "'two'", "S1"], []
+
+
+@case("manifest-bad-ethnicity")
+def _(tmp):
+    return _load_call(_manifest(tmp, extra={"ethnicity": "Whte"})), ["manifest.csv", "ethnicity", "Whte", "S1"], []
+
+
+@case("manifest-duplicate")
+def _(tmp):
+    _manifest(tmp)
+    row = dict(subject_id="S1", frame="ED", image="S1_ED.nii.gz", label="S1_ED_gt.nii.gz")
+    pd.DataFrame([row, row]).to_csv(tmp / "m.csv", index=False)
+    return _load_call(tmp / "m.csv"), ["m.csv", "subject S1, frame ED", "more than once"], []
+
+
+@case("manifest-empty-id")
+def _(tmp):
+    _manifest(tmp)
+    pd.DataFrame([dict(subject_id=None, frame="ED", image="S1_ED.nii.gz", label="S1_ED_gt.nii.gz")]).to_csv(
+        tmp / "m.csv", index=False)
+    return _load_call(tmp / "m.csv"), ["m.csv", "row 2", "subject_id is empty"], []
+
+
+@case("label-negative")
+def _(tmp):
+    lab = _lab().astype(np.int16)
+    lab[0, 0, 0] = -1
+    call, names, absent = _cache_call(tmp, lab=lab)
+    return call, names + ["S1_ED_gt.nii.gz", "[-1]"], absent
+
+
+@case("label-fractional")
+def _(tmp):
+    lab = _lab().astype(np.float32)
+    lab[0, 0, 0] = 1.5
+    call, names, absent = _cache_call(tmp, lab=lab)
+    return call, names + ["not whole numbers", "1.5"], absent
+
+
+@case("label-unmapped")
+def _(tmp):
+    lab = _lab()
+    lab[0, 0, 0] = 7
+    call, names, absent = _cache_call(tmp, lab=lab)
+    return call, names + ["[7]", "label_map"], absent
+
+
+@case("label-empty")
+def _(tmp):
+    call, names, absent = _cache_call(tmp, lab=np.zeros((4, 24, 24), np.uint8))
+    return call, names + ["empty"], absent
+
+
+@case("spacing-huge")
+def _(tmp):
+    z = (500.0, 500.0, 8.0)
+    call, names, absent = _cache_call(tmp, img_zooms=z, lab_zooms=z)
+    return call, names + ["implausible spacing", "500"], absent
+
+
+@case("spacing-tiny")
+def _(tmp):
+    z = (0.001, 0.001, 8.0)
+    call, names, absent = _cache_call(tmp, img_zooms=z, lab_zooms=z)
+    return call, names + ["implausible spacing", "0.001"], absent
+
+
+@case("grid-shape")
+def _(tmp):
+    call, names, absent = _cache_call(tmp, lab=_lab((4, 24, 20)))
+    return call, names + ["shape"], absent
+
+
+@case("grid-spacing")
+def _(tmp):
+    call, names, absent = _cache_call(tmp, lab_zooms=(1.2, 1.2, 8.0))
+    return call, names + ["spacing"], absent
+
+
+@case("grid-origin")
+def _(tmp):
+    aff = np.diag([1.5, 1.5, 8.0, 1.0])
+    aff[:3, 3] = (12.0, -4.0, 0.0)
+    call, names, absent = _cache_call(tmp, lab_affine=aff)
+    return call, names + ["origin"], absent
+
+
+# ----------------------------------------------------------------------------------------------- adapters
+@case("acdc-missing-root")
+def _(tmp):
+    return lambda: acdc.build_manifest(tmp / "nowhere", tmp / "m.csv"), ["nowhere", "not found"], [tmp / "m.csv"]
+
+
+@case("acdc-thousands")
+def _(tmp):
+    root = _acdc(tmp / "acdc")
+    (root / "patient002" / "Info.cfg").write_text("ED: 1\nES: 9\nGroup: NOR\nHeight: 1,160.0\nWeight: 70.0\n")
+    return lambda: acdc.build_manifest(root, tmp / "m.csv"), ["patient002", "Height", "1,160.0"], [tmp / "m.csv"]
+
+
+@case("acdc-latin1")
+def _(tmp):
+    root = _acdc(tmp / "acdc")
+    (root / "patient001" / "Info.cfg").write_bytes("ED: 1\nES: 9\nGroup: NOR\nHeight: 170\nWeight: 70\nName: Müller\n"
+                                                   .encode("latin-1"))
+    return lambda: acdc.build_manifest(root, tmp / "m.csv"), ["patient001", "Info.cfg", "UTF-8"], [tmp / "m.csv"]
+
+
+@case("acdc-truncated")
+def _(tmp):
+    root = _acdc(tmp / "acdc")
+    f = root / "patient002" / "patient002_frame09.nii.gz"
+    f.write_bytes(f.read_bytes()[:200])
+    return (lambda: acdc.build_manifest(root, tmp / "m.csv"),
+            ["patient002 frame ES", "patient002_frame09.nii.gz", "truncated"], [tmp / "m.csv"])
+
+
+def _ukbb_case(tmp, names, **kw):
+    root, demo = _ukbb(tmp, **kw)
+    return lambda: ukbb.build_manifest(root, demo, tmp / "m.csv", key=KEY), names, [tmp / "m.csv"]
+
+
+@case("ukbb-code-fraction")
+def _(tmp):
+    return _ukbb_case(tmp, ["demo.csv row 2", "21000-0.0", "1.5"], codes=(1.5, 4002))
+
+
+@case("ukbb-code-unknown")
+def _(tmp):
+    return _ukbb_case(tmp, ["demo.csv row 3", "21000-0.0", "7"], codes=(1001, 7))
+
+
+@case("ukbb-code-text")
+def _(tmp):
+    return _ukbb_case(tmp, ["demo.csv row 2", "'White'"], codes=("White", 4002))
+
+
+@case("ukbb-missing-eid")
+def _(tmp):
+    return _ukbb_case(tmp, ["demo.csv row 3", "eid"], eids=(1234567, None))
+
+
+@case("ukbb-pattern-key")
+def _(tmp):
+    root, demo = _ukbb(tmp)
+    return (lambda: ukbb.build_manifest(root, demo, tmp / "m.csv", image_pattern="{subject}/sa_{frame}.nii.gz",
+                                        key=KEY), ["image pattern", "{subject}", "{eid}"], [tmp / "m.csv"])
+
+
+@case("ukbb-no-key")
+def _(tmp):
+    root, demo = _ukbb(tmp)
+    return lambda: ukbb.build_manifest(root, demo, tmp / "m.csv"), ["key", "secrets"], [tmp / "m.csv"]
+
+
+@case("ukbb-short-key")
+def _(tmp):
+    (tmp / "key").write_text("short")
+    return lambda: read_key(tmp / "key"), ["key", "16"], []
+
+
+@case("ukbb-key-in-output")
+def _(tmp):
+    (tmp / "out").mkdir()
+    (tmp / "out" / "key").write_text(KEY)
+    return lambda: read_key(tmp / "out" / "key", outputs=[tmp / "out" / "m.csv"]), ["inside the output folder"], []
+
+
+@case("out-is-folder")
+def _(tmp):
+    root = _acdc(tmp / "acdc")
+    (tmp / "outdir").mkdir()
+    return lambda: acdc.build_manifest(root, tmp / "outdir"), ["outdir", "is a folder"], []
+
+
+@case("out-read-only")
+def _(tmp):
+    root = _acdc(tmp / "acdc")
+    ro = tmp / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    target = ro / "m.csv" if not os.access(ro, os.W_OK) else Path("/proc/cmrlib-no-such-folder/m.csv")
+    return lambda: acdc.build_manifest(root, target), [str(target.parent)], [target]
+
+
+# ----------------------------------------------------------------------------------------------- profiles
+@case("profile-misspelt-section")
+def _(tmp):
+    p = _smoke_with(tmp, {"trainig": {"steps": 5}})
+    return lambda: load_params(p), ["p.yaml", "trainig", "did you mean 'training'"], []
+
+
+@case("profile-misspelt-switch")
+def _(tmp):
+    p = _smoke_with(tmp, {"cohort": {"outside_heart_diferences": False}})
+    return lambda: load_params(p), ["cohort.outside_heart_diferences", "did you mean 'outside_heart_differences'"], []
+
+
+@case("profile-steps-zero")
+def _(tmp):
+    return lambda: load_params(_smoke_with(tmp, {"training": {"steps": 0}})), ["training.steps", "at least 1"], []
+
+
+@case("profile-steps-text")
+def _(tmp):
+    return lambda: load_params(_smoke_with(tmp, {"training": {"steps": "ten"}})), ["training.steps", "'ten'"], []
+
+
+@case("profile-checkpoint-zero")
+def _(tmp):
+    p = _smoke_with(tmp, {"training": {"checkpoint_every": 0}})
+    return lambda: load_params(p), ["training.checkpoint_every"], []
+
+
+@case("profile-batch-zero")
+def _(tmp):
+    return lambda: load_params(_smoke_with(tmp, {"training": {"batch_size": 0}})), ["training.batch_size"], []
+
+
+@case("profile-unknown-network")
+def _(tmp):
+    p = _smoke_with(tmp, {"training": {"network": "unet3"}})
+    return lambda: load_params(p), ["training.network", "unet3", "dynunet"], []
+
+
+@case("profile-extends-cycle")
+def _(tmp):
+    _profile(tmp, "extends: b.yaml\nprofile: a\n", "a.yaml")
+    _profile(tmp, "extends: a.yaml\nprofile: b\n", "b.yaml")
+    return lambda: load_params(tmp / "a.yaml"), ["cycle", "a.yaml", "b.yaml"], []
+
+
+@case("profile-yaml-syntax")
+def _(tmp):
+    p = _profile(tmp, "profile: x\ntraining: {steps: 3\nseed: 0\n")
+    return lambda: load_params(p), ["p.yaml", "YAML syntax error", "line"], []
+
+
+@case("profile-missing")
+def _(tmp):
+    return lambda: load_params(tmp / "nope.yaml"), ["nope.yaml", "params/"], []
+
+
+@case("train-steps-zero")
+def _(tmp):
+    return lambda: TrainConfig(steps=0), ["training.steps"], []
+
+
+# ----------------------------------------------------------------------------------------------- specs
+@case("spec-misspelt-switch")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s.update(outside_heart_diferences=False))
+    return lambda: load_spec(p), ["spec.yaml", "outside_heart_diferences", "did you mean 'outside_heart_differences'"], []
+
+
+@case("spec-factor-grups")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s["factors"]["fat_signal"].update(grups=s["factors"]["fat_signal"].pop("groups")))
+    return lambda: load_spec(p), ["factors.fat_signal", "grups", "did you mean 'groups'"], []
+
+
+@case("spec-unknown-group")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s["factors"]["fat_signal"]["groups"].update(Blak=0.9))
+    return lambda: load_spec(p), ["factors.fat_signal.groups.Blak", "did you mean 'Black'"], []
+
+
+@case("spec-bad-location")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s["factors"]["fat_signal"].update(location="heart"))
+    return lambda: load_spec(p), ["factors.fat_signal.location", "heart"], []
+
+
+@case("spec-yaml-syntax")
+def _(tmp):
+    (tmp / "spec.yaml").write_text("factors: [1, 2\nsites: {}\n")
+    return lambda: load_spec(tmp / "spec.yaml"), ["spec.yaml", "YAML syntax error", "line"], []
+
+
+# ----------------------------------------------------------------------------------------------- command line
+def _cli(*argv):
+    return lambda: cli.main(list(argv))
+
+
+@case("cli-only-unknown")
+def _(tmp):
+    return _cli("run", "--params", str(ROOT / "params" / "smoke.yaml"), "--only", "99"), ["--only 99", "02"], []
+
+
+@case("cli-missing-params")
+def _(tmp):
+    return _cli("run", "--params", str(tmp / "missing.yaml")), ["missing.yaml"], []
+
+
+@case("cli-out-folder")
+def _(tmp):
+    root = _acdc(tmp / "acdc")
+    return _cli("manifest", "--dataset", "acdc", "--root", str(root), "--out", str(tmp)), ["is a folder"], []
+
+
+@case("cli-ukbb-no-key")
+def _(tmp, monkeypatch=None):
+    root, demo = _ukbb(tmp)
+    return (_cli("manifest", "--dataset", "ukbb", "--root", str(root), "--demographics", str(demo), "--out",
+                 str(tmp / "m.csv")), ["key", "secrets.token_hex"], [tmp / "m.csv"])
+
+
+@case("cli-acdc-missing-root")
+def _(tmp):
+    return (_cli("manifest", "--dataset", "acdc", "--root", str(tmp / "none"), "--out", str(tmp / "m.csv")),
+            ["none", "not found"], [tmp / "m.csv"])
+
+
+@case("cli-bad-profile-key")
+def _(tmp):
+    p = _smoke_with(tmp, {"cohort": {"outside_heart_diferences": False}, "data_root": str(tmp / "data")})
+    return _cli("cohort", "--params", str(p)), ["outside_heart_diferences"], [tmp / "data"]
+
+
+# ----------------------------------------------------------------------------------------------- the tests
+ENTRIES = refusals.catalogue()
+
+
+def test_catalogue_and_cases_match():
+    ids = [e["id"] for e in ENTRIES]
+    assert len(ids) == len(set(ids)) >= 40
+    assert set(ids) == set(CASES), (set(ids) ^ set(CASES))
+
+
+def test_book_page_is_current(root):
+    assert (root / "book" / "refusals.md").read_text() == refusals.page(), \
+        "regenerate: python -m cmrlib.refusals > book/refusals.md"
+
+
+@pytest.mark.parametrize("entry", ENTRIES, ids=[e["id"] for e in ENTRIES])
+def test_bad_input_is_refused(entry, tmp_path, capsys, monkeypatch):
+    monkeypatch.delenv("CMRLIB_PSEUDONYM_KEY_FILE", raising=False)
+    call, names, absent = CASES[entry["id"]](tmp_path)
+    if entry["refused_with"] == "exit 2":
+        assert call() == 2
+        err = capsys.readouterr().err
+        assert "Traceback" not in err and err.startswith("cmrlib ") and err.count("\n") == 1, err
+        msg = err
+    else:
+        with pytest.raises(ERRORS[entry["refused_with"]]) as e:
+            call()
+        msg = str(e.value)
+        assert isinstance(e.value, InputError)
+    for n in names:
+        assert n in msg, f"{n!r} not named in: {msg}"
+    for p in absent:
+        assert not Path(p).exists(), f"{p} left behind"
+    for p in tmp_path.rglob("*"):
+        assert ".partial" not in p.name and not p.name.endswith(".tmp"), f"partial output {p}"
+
+
+def test_leading_zero_ids_stay_text(tmp_path):
+    _manifest(tmp_path)
+    rows = [dict(subject_id=s, frame="ED", image="S1_ED.nii.gz", label="S1_ED_gt.nii.gz") for s in ("007", "7")]
+    pd.DataFrame(rows).to_csv(tmp_path / "m.csv", index=False)
+    m = load_manifest(tmp_path / "m.csv")
+    assert m.subject_id.tolist() == ["007", "7"]
+
+
+def test_cli_accepts_chapter_without_leading_zero():
+    from cmrlib.experiments import CHAPTERS, chapter_experiments
+    assert chapter_experiments("2") == chapter_experiments("02") == CHAPTERS["02"]
+
+
+def test_debug_shows_the_traceback(tmp_path):
+    with pytest.raises(ParamsError):
+        cli.main(["run", "--params", str(tmp_path / "missing.yaml"), "--debug"])
+
+
+def test_ukbb_errors_never_put_a_pseudonym_beside_an_eid_path(tmp_path):
+    root, demo = _ukbb(tmp_path)
+    (root / "2345678" / "label_sa_ES.nii.gz").unlink()
+    with pytest.raises(AdapterError) as e:
+        ukbb.build_manifest(root, demo, tmp_path / "m.csv", key=KEY)
+    assert "2345678" in str(e.value) and "UKB-" not in str(e.value)
+
+
+def test_ukbb_pseudonyms_are_keyed(tmp_path):
+    from cmrlib.data.adapters import pseudonym
+    root, demo = _ukbb(tmp_path)
+    a = ukbb.build_manifest(root, demo, key=KEY).subject_id.unique()
+    b = ukbb.build_manifest(root, demo, key=KEY[::-1]).subject_id.unique()
+    assert set(a).isdisjoint(b)
+    # without the key, trying every eid does not find the subject: the unkeyed hash differs
+    import hashlib
+    assert pseudonym("1234567", KEY, "UKB-")[4:] not in (hashlib.sha256(b"1234567").hexdigest(),
+                                                          hashlib.sha256(b"cmrlib:1234567").hexdigest()[:10])
+
+
+# ----------------------------------------------------------------------------------------------- interruption
+def test_train_log_is_cut_back_to_the_checkpoint_on_resume(tmp_path, tiny_params):
+    from cmrlib.train import train_model
+    rng = np.random.default_rng(0)
+    images = rng.standard_normal((12, 32, 32)).astype(np.float16)
+    labels = (rng.random((12, 32, 32)) > 0.7).astype(np.uint8)
+    cfg = TrainConfig(steps=6, batch_size=4, channels=(4, 8, 16), checkpoint_every=3, optimizer="adam", lr=0.003)
+    train_model(images, labels, cfg, tmp_path / "a", stop_at=3, progress=False)
+    with open(tmp_path / "a" / "train_log.csv", "a") as f:   # what a run killed after step 5 leaves behind
+        f.write("4,0.001,0.5,\n5,0.001,0.4,\n6,0.0")
+    train_model(images, labels, cfg, tmp_path / "a", progress=False)
+    log = pd.read_csv(tmp_path / "a" / "train_log.csv")
+    assert log.step.tolist() == [1, 2, 3, 4, 5, 6]
+    assert (tmp_path / "a" / "train_log.csv").read_text().count("step,") == 1
+
+
+KILL_TRAIN = """
+import os, signal, sys, numpy as np, torch
+from cmrlib import train
+calls = {"n": 0}
+orig = torch.optim.Adam.step
+def step(self, *a, **k):
+    calls["n"] += 1
+    if calls["n"] == int(sys.argv[2]):
+        os.kill(os.getpid(), signal.SIGKILL)
+    return orig(self, *a, **k)
+torch.optim.Adam.step = step
+rng = np.random.default_rng(0)
+images = rng.standard_normal((12, 32, 32)).astype(np.float16)
+labels = (rng.random((12, 32, 32)) > 0.7).astype(np.uint8)
+cfg = train.TrainConfig(steps=8, batch_size=4, channels=(4, 8, 16), checkpoint_every=3, optimizer="adam", lr=0.003)
+m = train.train_model(images, labels, cfg, sys.argv[1], progress=False)
+torch.save(m.state_dict(), os.path.join(sys.argv[1], "final.pt"))
+"""
+
+
+def _run(script, *args, check=True):
+    r = subprocess.run([sys.executable, "-c", script, *map(str, args)], capture_output=True, text=True, cwd=ROOT)
+    if check:
+        assert r.returncode == 0, r.stderr[-2000:]
+    return r
+
+
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory):
+    out = tmp_path_factory.mktemp("whole")
+    _run(KILL_TRAIN, out, 0)
+    return out / "final.pt"
+
+
+@pytest.mark.parametrize("kill_at", [2, 5])       # before the first checkpoint, and between two
+def test_training_killed_resumes_to_identical_weights(tmp_path, kill_at, uninterrupted):
+    import torch
+    r = _run(KILL_TRAIN, tmp_path / "killed", kill_at, check=False)
+    assert r.returncode == -signal.SIGKILL
+    _run(KILL_TRAIN, tmp_path / "killed", 0)
+    a = torch.load(tmp_path / "killed" / "final.pt")
+    b = torch.load(uninterrupted)
+    assert all(torch.equal(a[k], b[k]) for k in a)
+    log = pd.read_csv(tmp_path / "killed" / "train_log.csv")
+    assert log.step.tolist() == list(range(1, 9))
+
+
+KILL_CACHE = """
+import os, signal, sys, numpy as np, pandas as pd
+from cmrlib.data import cache
+kill = int(sys.argv[2])
+if kill:
+    orig = cache.np.savez
+    def savez(*a, **k):
+        orig(*a, **k)
+        os.kill(os.getpid(), signal.SIGKILL)      # killed after the slices are written, before the rename
+    cache.np.savez = savez
+def vols():
+    for i in range(3):
+        lab = np.zeros((2, 16, 16), np.uint8); lab[:, 4:8, 4:8] = 1
+        yield {"subject_id": f"S{i}"}, "ED", np.random.default_rng(i).random((2, 16, 16)), lab, (8.0, 2.0, 2.0)
+subjects = pd.DataFrame({"subject_id": ["S0", "S1", "S2"]})
+c = cache.build_cache(vols(), subjects, "key", sys.argv[1], cache.Preprocessing(16, 2.0), progress=False)
+print(len(c.images))
+"""
+
+
+def test_cache_build_killed_leaves_a_partial_that_the_next_build_removes(tmp_path):
+    r = _run(KILL_CACHE, tmp_path, 1, check=False)
+    assert r.returncode == -signal.SIGKILL
+    assert list(tmp_path.glob(".key.partial-*")) and not (tmp_path / "key").exists()
+    r = _run(KILL_CACHE, tmp_path, 0)
+    assert r.stdout.strip() == "6"
+    assert not list(tmp_path.glob(".*partial*")) and (tmp_path / "key" / "slices.npz").exists()
+
+
+KILL_COHORT = """
+import os, signal, sys
+from cmrlib.data import io, synthetic
+from cmrlib.data.synthetic import CohortConfig, Grid, load_spec
+kill = int(sys.argv[2])
+if kill:
+    orig, n = io.write_nifti, {"n": 0}
+    def write(*a, **k):
+        n["n"] += 1
+        if n["n"] == kill:
+            os.kill(os.getpid(), signal.SIGKILL)
+        return orig(*a, **k)
+    io.write_nifti = write
+cfg = CohortConfig(internal={"White": 2, "Black": 1}, external={}, grid=Grid(32, 7.0, 4), seed=0)
+print(synthetic.write_cohort(load_spec(sys.argv[3]), cfg, sys.argv[1], progress=False))
+"""
+
+
+def test_cohort_write_killed_leaves_no_cohort_and_the_next_run_completes(tmp_path):
+    out = tmp_path / "cohort"
+    r = _run(KILL_COHORT, out, 5, SPEC, check=False)
+    assert r.returncode == -signal.SIGKILL
+    assert not (out / "manifest.csv").exists()
+    _run(KILL_COHORT, out, 0, SPEC)
+    m = load_manifest(out / "manifest.csv")
+    assert len(m) == 6 and not list(tmp_path.glob("*.partial"))
