@@ -743,3 +743,10 @@ def test_cohort_write_killed_leaves_no_cohort_and_the_next_run_completes(tmp_pat
     _run(KILL_COHORT, out, 0, SPEC)
     m = load_manifest(out / "manifest.csv")
     assert len(m) == 6 and not list(tmp_path.glob("*.partial"))
+
+
+def test_book_only_accepts_a_chapter_number_without_leading_zero(root):
+    from cmrlib.book import chapter_numbers
+    assert chapter_numbers(root, "2") == "02"
+    with pytest.raises(InputError, match="no chapter '99'"):
+        chapter_numbers(root, "99")

@@ -53,9 +53,14 @@ def build_manifest(root: str | Path, out: str | Path | None = None, info_csv: st
         w = r.get("Weight", float("nan"))
         bmi = w / (h / 100) ** 2 if not pd.isna(h) and h > 0 and not pd.isna(w) else float("nan")
         sex = {"M": "M", "F": "F"}.get(str(r.get("Sex", "")).strip())
+        idx = {f: pd.to_numeric(pd.Series([r[f]]), errors="coerce").iloc[0] for f in ("ED", "ES")}
+        bad = [f for f, v in idx.items() if pd.isna(v) or not float(v).is_integer()]
+        if bad:
+            problems += [f"subject {code}: {info_path.name} column {f} is {r[f]!r}, not a time index" for f in bad]
+            continue
         for frame in ("ED", "ES"):
             row = dict(subject_id=code, frame=frame, image=str(img.relative_to(root)), label=str(lab.relative_to(root)),
-                       frame_index=int(r[frame]) - frame_base, vendor=r["Vendor"], centre=r["Centre"],
+                       frame_index=int(idx[frame]) - frame_base, vendor=r["Vendor"], centre=r["Centre"],
                        site=f"M&Ms centre {r['Centre']}", bmi_class=bmi_class(bmi))
             if sex:
                 row["sex"] = sex
