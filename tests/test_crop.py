@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from cmrlib.crop import BUFFER, Box, box_for, box_size, cascade_predict, crop, heart_extent, paste
+from cmrlib.crop import BUFFER, Box, box_for, box_size, buffer_px, cascade_predict, crop, crop_image, heart_extent, network_size, paste
 
 
 def _stack(shape=(3, 40, 50)):
@@ -90,3 +90,31 @@ def test_components_connect_across_slices():
     lab[2, 8, 8] = 1
     out = largest_components(lab)
     assert out[0].sum() == 4 and out[1].sum() == 4 and out[2].sum() == 0
+
+
+def test_buffer_is_nine_mm_in_each_profiles_pixels():
+    assert buffer_px(1.8) == 5 and buffer_px(3.6) == 3 and buffer_px(5.4) == 2 and buffer_px(2.7) == 4
+    assert buffer_px(20.0) == 1
+
+
+def test_crop_image_is_normalised_on_the_box_and_padded_outside_it():
+    img = np.zeros((2, 40, 50), np.float32)
+    img[:, 10:20, 10:25] = np.random.default_rng(0).random((2, 10, 15)) * 100 + 500
+    box = Box(10, 10, 10, 15)
+    x = crop_image(img, box, network_size((10, 15), 8))
+    assert x.shape == (2, 16, 16)
+    inner = x[:, :10, :15]
+    assert abs(inner.mean()) < 1e-4 and abs(inner.std() - 1) < 1e-3      # z-scored on the box alone
+    assert (x[:, 10:, :] == inner.min()).all() and (x[:, :, 15:] == inner.min()).all()
+
+
+def test_cascade_pads_the_crop_to_the_network_size():
+    img = np.random.default_rng(0).random((1, 40, 50)).astype(np.float32)
+    first = np.zeros((1, 40, 50), np.uint8); first[0, 10:20, 10:20] = 1
+    seen = {}
+
+    def crop_model(x):
+        seen["shape"] = x.shape
+        return np.ones(x.shape, np.uint8)
+    pred, box, _ = cascade_predict(lambda x: first, crop_model, img, (13, 13), (16, 16))
+    assert seen["shape"] == (1, 16, 16) and (box.h, box.w) == (13, 13) and pred.sum() == 13 * 13

@@ -127,10 +127,12 @@ def test_transfer_model_has_its_own_training_and_run(tiny_params):
 def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):
     from cmrlib.pipeline import prepare_data
     data = prepare_data(tiny_params, progress=False)
-    size = experiments.crop_size(data, 4)
-    assert size[0] % 4 == 0 and size[0] <= data.cache.images.shape[1]
+    size = experiments.crop_size(data)
+    net = experiments.crop_input_size(data, size)
+    assert size[0] <= data.cache.images.shape[1] and net[0] % 4 == 0 and 0 <= net[0] - size[0] < 4   # tiny: 3 levels
     imgs, labs, groups = experiments.training_arrays(data, size)
-    assert imgs.shape[1:] == size and len(imgs) == len(groups)
+    assert imgs.shape[1:] == net and len(imgs) == len(groups)
+    assert not labs[:, size[0]:].any() and not labs[:, :, size[1]:].any()   # padding holds no heart
     full_imgs, full_labs, _ = data.train_arrays()
     assert (labs > 0).sum() == (full_labs > 0).sum()          # the box holds the whole heart
     gt = experiments.run_experiment(data, "baseline_crop_gt", progress=False)

@@ -129,6 +129,7 @@ SCHEMA = {
     "sweeps": {"minority_counts": _list(_int(0)), "oversampling_levels": _list(_num(0, 1)),
                "second_minority": _str, "second_minority_train": _int(0)},
     "rootcause": {"classifier_steps": _int(1)},
+    "convergence": {"steps_factor": _int(1)},
 }
 NESTED = {("training", "augment"): AUGMENT, ("transfer", "augment"): AUGMENT}
 

@@ -1,10 +1,14 @@
 """Cropping the image to the heart (seed 001 §4.7; chapters 07–08).
 
 One box size for all: the largest heart in the training set (its in-plane bounding box over the whole stack,
-in pixels) plus a buffer of 5 pixels on each side. Each volume's box is centred on its heart's bounding box
-(from the label for ground-truth cropping, from a first model's prediction in the cascade) and shifted, never
-shrunk, to lie inside the image. Predictions on crops are pasted back into an empty full-size label map, so
-that every metric is computed in the original image space.
+in pixels) plus a buffer on each side. The paper's buffer is 5 pixels at UK Biobank's 1.8 mm; here it is the
+same distance, 9 mm, in each profile's pixels (5 px would be 18 mm at the course profile's 3.6 mm and make the
+box reach the body wall). Each volume's box is centred on its heart's bounding box (from the label for
+ground-truth cropping, from a first model's prediction in the cascade) and shifted, never shrunk, to lie inside
+the image. A network sees the box's contents z-scored on their own (nnU-Net normalises each training image, and
+a model trained on crops sees only crops) and padded at the bottom and right with background up to a multiple
+of its stride; the padding is never part of the box. Predictions on crops are pasted back into an empty
+full-size label map, so that every metric is computed in the original image space.
 
 Cascade fallback: when the first-stage model finds no heart in a volume, the box is centred on the image
 (the synthetic and most real short-axis stacks are planned with the heart near the centre), and the volume is
@@ -12,11 +16,18 @@ flagged so the chapter can count such cases.
 """
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
 
-BUFFER = 5
+BUFFER_MM = 9.0        # seed 001 §4.7: 5 pixels at UK Biobank's 1.8 mm in-plane spacing
+BUFFER = 5             # pixels, where no spacing is given
+
+
+def buffer_px(spacing_mm: float) -> int:
+    """The buffer in pixels of ``spacing_mm``: 9 mm, rounded up, at least one pixel."""
+    return max(1, math.ceil(BUFFER_MM / float(spacing_mm) - 1e-9))
 
 
 @dataclass(frozen=True)
@@ -81,18 +92,40 @@ def fit(volume: np.ndarray, size: tuple[int, int], value=0) -> np.ndarray:
     return np.pad(volume, pad, constant_values=value)
 
 
+def network_size(size: tuple[int, int], multiple: int, image_shape=None) -> tuple[int, int]:
+    """The input size a network with total stride ``multiple`` takes for boxes of ``size``: each side rounded
+    up to the multiple (the extra is padding, not image)."""
+    up = lambda n: -(-int(n) // multiple) * multiple  # noqa: E731
+    return up(size[0]), up(size[1])
+
+
+def normalise(images: np.ndarray) -> np.ndarray:
+    """Z-score a crop on its own pixels (float32)."""
+    x = np.asarray(images, dtype=np.float32)
+    return (x - x.mean()) / (x.std() + 1e-6)
+
+
+def crop_image(volume: np.ndarray, box: Box, size: tuple[int, int]) -> np.ndarray:
+    """What a crop model sees: the box's pixels, z-scored on their own, padded to ``size`` with the crop's
+    minimum (background)."""
+    x = normalise(crop(volume, box))
+    return fit(x, size, value=float(x.min()))
+
+
 def crop_to_box(volume: np.ndarray, box: Box, size: tuple[int, int], value=None) -> np.ndarray:
     """``volume`` cropped to ``box`` and padded to ``size`` where the image is smaller than the box, with
     ``value`` (by default the volume's minimum: background for images; pass 0 for label maps)."""
     return fit(crop(volume, box), size, value=volume.min() if value is None else value)
 
 
-def cascade_predict(predict_full, predict_crop, images: np.ndarray, size: tuple[int, int]):
+def cascade_predict(predict_full, predict_crop, images: np.ndarray, size: tuple[int, int],
+                    net_size: tuple[int, int] | None = None):
     """Seed 001 Fig. 1: full-image prediction → its heart box → crop → crop model → prediction pasted back.
 
+    ``size`` is the box, ``net_size`` the padded input of the crop model (default: the box).
     ``predict_full`` / ``predict_crop`` map (Z, h, w) images to (Z, h, w) labels. Returns (labels in the
     original image space, box, found) where found is False when the first stage saw no heart (fallback box)."""
     first = predict_full(images)
     box, found = box_for(first > 0, size)
-    pred = predict_crop(crop_to_box(images, box, size))[..., : box.h, : box.w]
+    pred = predict_crop(crop_image(images, box, net_size or size))[..., : box.h, : box.w]
     return paste(pred, box, images.shape), box, found

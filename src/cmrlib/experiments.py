@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import runs_dir
-from .crop import box_for, box_size, cascade_predict, crop_to_box, paste
+from .crop import box_for, box_size, buffer_px, cascade_predict, crop_image, crop_to_box, network_size, paste
 from .data.cache import stable_hash
 from .metrics import volume_metrics
 from .pipeline import Data, volume_indices
@@ -160,34 +160,37 @@ def run_dir_for(data: Data, name: str, method: Method) -> Path:
     return runs_dir(data.params) / f"{name}-{key}"
 
 
-def crop_size(data: Data, multiple: int | None = None) -> tuple[int, int]:
-    """Seed 001 §4.7's box (largest training heart + 5 px each side), rounded up to a multiple of the
-    network's total stride (by default the profile network's, 2^(levels − 1); a few pixels of extra margin)
-    and capped at the image size."""
-    if multiple is None:
-        multiple = 2 ** (len(data.params["training"]["channels"]) - 1)
+def crop_size(data: Data) -> tuple[int, int]:
+    """Seed 001 §4.7's box: the largest training heart plus the buffer (9 mm, the paper's 5 px at 1.8 mm;
+    :func:`cmrlib.crop.buffer_px`) on each side, capped at the image size."""
     train = set(data.ids("train"))
     vols = [int(i) for i in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy())]
-    h, w = box_size(data.cache.volume(i)[1] for i in vols)
+    h, w = box_size((data.cache.volume(i)[1] for i in vols), buffer_px(data.cache.volumes.spacing_y.iloc[0]))
     H, W = data.cache.images.shape[-2:]
-    up = lambda n, N: min(N, -(-n // multiple) * multiple)  # noqa: E731
-    return up(h, H), up(w, W)
+    return min(h, H), min(w, W)
+
+
+def crop_input_size(data: Data, size: tuple[int, int] | None = None) -> tuple[int, int]:
+    """The crop model's input: the box padded up to a multiple of the profile network's total stride,
+    2^(levels − 1)."""
+    return network_size(size or crop_size(data), 2 ** (len(data.params["training"]["channels"]) - 1))
 
 
 def training_arrays(data: Data, size: tuple[int, int] | None = None):
     """Training slices, labels and groups; with ``size``, each training stack is cropped to its
-    ground-truth heart box first."""
+    ground-truth heart box of that size first (as :func:`cmrlib.crop.crop_image`: z-scored, padded)."""
     images, labels, groups = data.train_arrays()
     if size is None:
         return images, labels, groups
     train = set(data.ids("train"))
     grp = data.subjects.set_index("subject_id")[data.group_col]
+    net = crop_input_size(data, size)
     ims, labs, gs = [], [], []
     for vi in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy()):
         img, lab, _ = data.cache.volume(int(vi))
         box, _ = box_for(lab > 0, size)
-        ims.append(crop_to_box(img, box, size))
-        labs.append(crop_to_box(lab, box, size, value=0))
+        ims.append(crop_image(img, box, net).astype(img.dtype))
+        labs.append(crop_to_box(lab, box, net, value=0))
         gs += [grp[data.cache.volumes.subject_id.iloc[int(vi)]]] * len(img)
     return np.concatenate(ims), np.concatenate(labs), np.asarray(gs)
 
@@ -200,7 +203,8 @@ def trained_model(data: Data, name: str, method: Method | None = None, progress:
     cfg = train_config(data.params, method)
     size = crop_size(data) if method.crop == "gt" else None
     (rd / "config.json").write_text(json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
-                                                "cache": data.cache.path.name, "crop_size": size},
+                                                "cache": data.cache.path.name, "crop_size": size,
+                                                "crop_input": crop_input_size(data, size) if size else None},
                                                indent=1, default=str))
     images, labels, groups = training_arrays(data, size)
     minority = data.params["curation"].get("minority", "Black")
@@ -246,14 +250,14 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
 
         def predict_volume(img, lab):   # the first stage is post-processed too: its mask places the box
             pred, _, found = cascade_predict(lambda x: segment(full, x, data.params), lambda x: predict(second, x, bs),
-                                             img, size)
+                                             img, size, crop_input_size(data, size))
             return postprocess(pred, pp), found
     else:
         model, size = trained_model(data, name, method, progress)
         if method.crop == "gt":
             def predict_volume(img, lab):
                 box, found = box_for(lab > 0, size)
-                pred = predict(model, crop_to_box(img, box, size), bs)[..., : box.h, : box.w]
+                pred = predict(model, crop_image(img, box, crop_input_size(data, size)), bs)[..., : box.h, : box.w]
                 return postprocess(paste(pred, box, img.shape), pp), found
         else:
             def predict_volume(img, lab):

@@ -57,8 +57,10 @@ def load_spec(params: dict) -> dict:
 def synthetic_key(params: dict) -> str:
     cfg = cohort_config(params)
     spec = load_spec(params)
-    return "s-" + stable_hash([spec, synthetic.appearance(spec), cfg.internal, cfg.external, cfg.grid.__dict__,
-                               cfg.seed, synthetic.RENDERER_ID])
+    # the factors' descriptions (``what``) do not change a pixel, so editing them re-renders nothing
+    factors = {k: {f: v for f, v in fac.items() if f != "what"} for k, fac in spec["factors"].items()}
+    return "s-" + stable_hash([{**spec, "factors": factors}, synthetic.appearance(spec), cfg.internal, cfg.external,
+                               cfg.grid.__dict__, cfg.seed, synthetic.RENDERER_ID])
 
 
 def prepare_cohort(params: dict, progress: bool = True) -> Path:

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .crop import box_for, crop_to_box
+from .crop import box_for, crop_image
 from .stats import mann_whitney
 
 VIEWS = ("full", "heart", "outside")
@@ -42,7 +42,7 @@ def subject_split(subjects: pd.DataFrame, group_col: str, groups, seed: int, tes
 
 def view_slices(cache, subject_ids, view: str, size: tuple[int, int], frame: str = "ED"):
     """Mid-ventricular slices (the slice with most heart) of each subject in one view, with subject ids.
-    ``heart``: the fixed-size box around the heart; ``outside``: the full image with that box set to the
+    ``heart``: the fixed-size box around the heart, z-scored on its own pixels as a crop model sees it; ``outside``: the full image with that box set to the
     image minimum; ``full``: the image as it is."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}")
@@ -56,8 +56,8 @@ def view_slices(cache, subject_ids, view: str, size: tuple[int, int], frame: str
         z = int(np.argmax((lab > 0).sum(axis=(1, 2))))
         im = img[z].astype(np.float32)
         box, _ = box_for(lab > 0, size)
-        if view == "heart":
-            im = crop_to_box(im, box, size)
+        if view == "heart":               # what a crop model sees: the box z-scored on its own
+            im = crop_image(im, box, size)
         elif view == "outside":
             im = im.copy()
             im[box.slices] = im.min()

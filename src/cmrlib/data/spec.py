@@ -40,7 +40,8 @@ FACTOR_KEYS = ("location", "what", "default", "groups")
 SITE_FIELDS = ("noise", "blur_px", "shading", "contrast", "ghost_amplitude")
 ANATOMY_FIELDS = ("lv_endo_radius_ed", "rv_radius_ratio", "lv_length_ed", "lv_wall_ed", "lvef", "rvef",
                   "lean_half_width_male", "lean_half_width_female", "fat_mm_at_bmi22", "fat_mm_per_bmi",
-                  "slice_spacing_mm", "artefact_rate_per_bmi")
+                  "slice_spacing_mm", "artefact_rate_per_bmi", "heart_centre_mm",
+                  "ghost_shift_mm", "body_depth_ratio")
 
 
 def load_spec(path: str | Path) -> dict:

@@ -49,7 +49,7 @@ def code_id(source: str) -> str:
 RENDERER_ID = code_id(Path(__file__).read_text())
 
 TISSUE = dict(blood=1.0, myocardium=0.22, muscle=0.28, liver=0.36, lung=0.05, spine=0.45, csf=0.75,
-              mediastinum=0.30, skin=0.35)
+              mediastinum=0.30, skin=0.35, pericardial_fat=0.72)
 
 
 JITTERED = ("myocardium", "muscle", "liver", "lung", "mediastinum", "spine")
@@ -138,12 +138,13 @@ def _anatomy(spec: dict, df: pd.DataFrame, rng: np.random.Generator) -> pd.DataF
     for k in (2, 3):
         df[f"p_amp{k}"] = rng.uniform(0, 0.05, n)
         df[f"p_phase{k}"] = rng.uniform(0, 2 * math.pi, n)
-    df["p_heart_dx"] = rng.normal(20.0, 5.0, n)       # LV centre, mm right of body centre (image x)
-    df["p_heart_dy"] = rng.normal(-15.0, 5.0, n)      # mm anterior (image y negative)
+    hc = a.get("heart_centre_mm", [20.0, -15.0])     # LV centre: mm right of body centre (x), below it (y)
+    df["p_heart_dx"] = rng.normal(hc[0], 4.0, n)
+    df["p_heart_dy"] = rng.normal(hc[1], 4.0, n)
     body_height, body_bmi = _body_habitus(spec, df)
     lean = np.where(male, a["lean_half_width_male"], a["lean_half_width_female"]) * (body_height / 170.0)
     df["p_body_w"] = lean * rng.normal(1.0, 0.04, n)
-    df["p_body_h"] = df.p_body_w * rng.normal(0.68, 0.04, n)
+    df["p_body_h"] = df.p_body_w * rng.normal(a.get("body_depth_ratio", 0.68), 0.03, n)
     fat = a["fat_mm_at_bmi22"] + a["fat_mm_per_bmi"] * (body_bmi - 22.0)
     df["p_fat"] = np.clip(fat * fv("subcutaneous_fat_thickness") * rng.normal(1.0, 0.15, n), 2.0, 80.0)
     df["p_fat_signal"] = fv("fat_signal") * rng.normal(1.0, 0.03, n)
@@ -308,13 +309,17 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
 
     body_amps = [(c("p_amp2") * 0.6, 2, c("p_phase2"))]
     paint(_ellipse_dist(x, y, 0, 10.0, bw + fat + 2, bh + 0.8 * fat + 2, None, body_amps), TISSUE["skin"])
-    paint(_ellipse_dist(x, y, 0, 10.0, bw + fat, bh + 0.8 * fat, None, body_amps), fat_sig)
+    fat_occ = _soft(_ellipse_dist(x, y, 0, 10.0, bw + fat, bh + 0.8 * fat, None, body_amps), px)
+    img = torch.lerp(img, fat_sig, fat_occ)
     # breasts: fatty bulges anterior to the chest wall in women, larger with BMI
     br = female * (25 + 1.5 * (c("p_breast_bmi") - 22).clamp(min=0)) + 1e-3
     for side in (-1, 1):
-        paint(_ellipse_dist(x, y, side * 0.45 * bw, 10 - bh - 0.5 * fat, br * 1.2, br * 0.8), fat_sig * 0.95)
+        occ = _soft(_ellipse_dist(x, y, side * 0.45 * bw, 10 - bh - 0.5 * fat, br * 1.2, br * 0.8), px)
+        img = torch.lerp(img, fat_sig * 0.95, occ)
+        fat_occ = torch.maximum(fat_occ, occ)
     body_occ = _soft(_ellipse_dist(x, y, 0, 10.0, bw, bh, None, body_amps), px)
     img = torch.lerp(img, tissue["muscle"], body_occ)
+    fat_occ = fat_occ * (1 - body_occ)          # subcutaneous fat (and breasts): outside the lean body only
     cav_w, cav_h = bw - 14, bh - 12
     paint(_ellipse_dist(x, y, 0, 12.0, cav_w, cav_h), tissue["mediastinum"])
     lung_occ = torch.maximum(*[_soft(_ellipse_dist(x, y, side * 0.5 * cav_w, 18.0, 0.45 * cav_w, 0.85 * cav_h), px)
@@ -346,7 +351,7 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
     if look["texture"] > 0:
         img = img * (1 + look["texture"] * _smooth_noise(gen, (B, Z, N, W), look["texture_mm"] / px, dev)[0])
     # heart: pericardial fat, RV free wall, then chambers and myocardium
-    paint(d_heart, fat_sig * 0.9)
+    paint(d_heart, TISSUE["pericardial_fat"])
     paint(d_wall, tissue["myocardium"])
     paint(d_rv, TISSUE["blood"])
     paint(d_epi, tissue["myocardium"])
@@ -359,22 +364,27 @@ def render(spec: dict, subjects: pd.DataFrame, frame: str, grid: Grid, seed: int
 
     site = spec["sites"][str(subjects.site.iloc[0])]
     img = img * site["contrast"]
-    # ---- artefacts (outside-heart mechanisms): SSFP banding, then fold-over of what lies beyond the FOV
+    # ---- artefacts (outside-heart mechanisms), each confined to the subcutaneous fat and what lies beyond it:
+    # an SSFP off-resonance band darkening a stretch of the fat layer (off-resonance is largest at the body's
+    # surface), respiratory ghosts of the bright fat displaced a little along the phase-encode axis (x, drawn
+    # over air and fat only), and fold-over of what lies beyond the field of view
     band = torch.as_tensor(subjects.p_band.to_numpy(), device=dev).view(-1, 1, 1, 1).float()
     ang, pos = c("p_band_angle"), c("p_band_pos") * bw * 0.8
     dline = x * torch.cos(ang) + y * torch.sin(ang) - pos
-    img = img * (1 - band * 0.85 * torch.exp(-(dline**2) / (2 * 4.0**2)) + band * 0.25 * torch.exp(-((dline - 9) ** 2) / (2 * 3.0**2)))
+    profile = -0.85 * torch.exp(-(dline**2) / (2 * 8.0**2)) + 0.25 * torch.exp(-((dline - 14) ** 2) / (2 * 4.0**2))
+    img = img * (1 + band * fat_occ * profile)
+    ghost = torch.as_tensor(subjects.p_ghost.to_numpy(), device=dev).view(-1, 1, 1, 1).float()
+    lo, hi = site["ghost_amplitude"]
+    gamp = ghost * (lo + (hi - lo) * torch.rand((B, 1, 1, 1), generator=gen).to(dev))
+    fat_img = img * fat_occ
+    shift = max(1, int(round(spec["anatomy"].get("ghost_shift_mm", 18.0) / px)))
+    ghosts = (torch.roll(fat_img, shift, dims=-1) + torch.roll(fat_img, -shift, dims=-1)) * 0.5
+    img = img + gamp * ghosts * (1 - body_occ)     # drawn over air and fat, where they show; not over the lean body
     out = img[..., pad:pad + N].clone()
     out[..., :pad] += img[..., pad + N:]
     out[..., N - pad:] += img[..., :pad]
     lab = lab[..., pad:pad + N].contiguous()
     x, y = x[..., pad:pad + N], y[..., pad:pad + N]
-    # motion ghost along the phase-encode axis (x): a faint shifted copy of the whole slice
-    ghost = torch.as_tensor(subjects.p_ghost.to_numpy(), device=dev).view(-1, 1, 1, 1).float()
-    lo, hi = site["ghost_amplitude"]
-    gamp = ghost * (lo + (hi - lo) * torch.rand((B, 1, 1, 1), generator=gen).to(dev))
-    shift = int(round(N / 3))
-    out = out + gamp * (torch.roll(out, shift, dims=-1) + torch.roll(out, -shift, dims=-1)) * 0.5
     # coil shading: anterior surface coil, brighter at the front
     sh = site["shading"] * (0.5 + torch.rand((B, 1, 1, 1), generator=gen)).to(dev)
     out = out * (1 + sh * (-y / (N * px / 2)) * 0.5 + 0.1 * sh * x / (N * px / 2))
