@@ -11,9 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import yaml
-
-from .errors import InputError, did_you_mean
+from .errors import InputError, did_you_mean, read_yaml
 
 REQUIRED = ("profile", "seed", "cohort", "cache", "curation", "training")
 
@@ -166,16 +164,7 @@ def validate_params(p: dict, source: str) -> list[str]:
 
 
 def _read_yaml(path: Path) -> dict:
-    try:
-        text = path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as exc:
-        raise ParamsError(f"{path}: not UTF-8 text (offset {exc.start}); save it as UTF-8") from None
-    try:
-        p = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise ParamsError(f"{path}: YAML syntax error{at}: {getattr(exc, 'problem', None) or exc}") from None
+    p = read_yaml(path, ParamsError)
     if p is None:
         return {}
     if not isinstance(p, dict):

@@ -9,6 +9,7 @@ other exception is a bug and keeps its traceback. The catalogue of refused input
 from __future__ import annotations
 
 import difflib
+from pathlib import Path
 
 
 class InputError(ValueError):
@@ -22,3 +23,17 @@ def did_you_mean(word: str, options) -> str:
     if close:
         return f" (did you mean '{close[0]}'?)"
     return f" (expected one of: {', '.join(options)})" if options else ""
+
+
+def read_yaml(path, error=InputError):
+    """A YAML file's content; a file that is not UTF-8 or not valid YAML raises ``error`` naming the file, line
+    and column."""
+    import yaml
+    try:
+        return yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as exc:
+        raise error(f"{path}: not UTF-8 text (offset {exc.start}); save it as UTF-8") from None
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise error(f"{path}: YAML syntax error{at}: {getattr(exc, 'problem', None) or exc}") from None

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from .. import ETHNICITIES
-from ..errors import InputError, did_you_mean
+from ..errors import InputError, did_you_mean, read_yaml
 
 FACTOR_FIELDS = ("location", "default")
 
@@ -49,15 +47,7 @@ def load_spec(path: str | Path) -> dict:
     path = Path(path)
     if not path.exists():
         raise SpecError(f"cohort spec not found: {path}")
-    try:
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-        raise SpecError(f"{path}: YAML syntax error{at}: {getattr(exc, 'problem', None) or exc}") from None
-    except UnicodeDecodeError as exc:
-        raise SpecError(f"{path}: not UTF-8 text (offset {exc.start}); save it as UTF-8") from None
-    return validate_spec(spec, str(path))
+    return validate_spec(read_yaml(path, SpecError), str(path))
 
 
 def _unknown(keys, allowed, where: str) -> None:
