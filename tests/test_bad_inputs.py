@@ -483,7 +483,8 @@ def _(tmp):
 @case("spec-misspelt-switch")
 def _(tmp):
     p = _spec_with(tmp, lambda s: s.update(outside_heart_diferences=False))
-    return lambda: load_spec(p), ["spec.yaml", "outside_heart_diferences", "did you mean 'outside_heart_differences'"], []
+    return (lambda: load_spec(p),
+            ["spec.yaml", "outside_heart_diferences", "did you mean 'outside_heart_differences'"], [])
 
 
 @case("spec-factor-grups")

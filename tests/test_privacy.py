@@ -15,7 +15,8 @@ from cmrlib.data.adapters import read_key, ukbb
 from cmrlib.data.synthetic import CohortConfig, Grid
 
 ROOT = Path(__file__).resolve().parents[1]
-EIDS = {g: [str(5550001 + i + (100 if g == "Black" else 0)) for i in range(n)] for g, n in (("White", 10), ("Black", 4))}
+EIDS = {g: [str(5550001 + i + (100 if g == "Black" else 0)) for i in range(n)]
+        for g, n in (("White", 10), ("Black", 4))}
 CODES = {"White": 1001, "Black": 4001}
 
 

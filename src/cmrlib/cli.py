@@ -1,7 +1,7 @@
 """Command line: ``cmrlib cohort | manifest | run | book``.
 
-A refused input (:class:`cmrlib.errors.InputError`) is printed as ``cmrlib: error: ...`` naming the input and
-the fix, with exit status 2 and no traceback; ``--debug`` shows the traceback too."""
+A refused input (:class:`cmrlib.errors.InputError`) is printed as ``cmrlib <command>: error: ...`` naming the
+input and the fix, with exit status 2 and no traceback; ``--debug`` shows the traceback too."""
 from __future__ import annotations
 
 import argparse
@@ -73,11 +73,13 @@ def main(argv=None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--debug", action="store_true", help="show the traceback of a refused input")
     sub = ap.add_subparsers(dest="cmd", required=True)
-    c = sub.add_parser("cohort", parents=[common], help="generate the synthetic cohort (or read the manifest) and build the cache")
+    c = sub.add_parser("cohort", parents=[common],
+                       help="generate the synthetic cohort (or read the manifest) and build the cache")
     c.add_argument("--params", required=True)
     c.add_argument("--nifti", action="store_true", help="also write NIfTI + manifest for a direct-route profile")
     c.set_defaults(func=_cohort)
-    m = sub.add_parser("manifest", parents=[common], help="build a validated manifest from a dataset as distributed")
+    m = sub.add_parser("manifest", parents=[common],
+                       help="build a validated manifest from a dataset as distributed")
     m.add_argument("--dataset", required=True, choices=["acdc", "ukbb", "mnms"])
     m.add_argument("--root", required=True, help="the dataset's folder")
     m.add_argument("--out", required=True, help="manifest CSV to write")
@@ -88,11 +90,13 @@ def main(argv=None) -> int:
                    "characters, kept outside the repository and outputs; or set CMRLIB_PSEUDONYM_KEY_FILE)")
     m.add_argument("--info", help="mnms: the information CSV (found under --root when omitted)")
     m.set_defaults(func=_manifest)
-    r = sub.add_parser("run", parents=[common], help="train and evaluate experiments; writes runs/<profile>/summary.csv")
+    r = sub.add_parser("run", parents=[common],
+                       help="train and evaluate experiments; writes runs/<profile>/summary.csv")
     r.add_argument("--params", required=True)
     r.add_argument("--only", help="chapter number, e.g. 02 (or 2)")
     r.set_defaults(func=_run)
-    b = sub.add_parser("book", parents=[common], help="execute every chapter with papermill and render the HTML book")
+    b = sub.add_parser("book", parents=[common],
+                       help="execute every chapter with papermill and render the HTML book")
     b.add_argument("--params", required=True)
     b.add_argument("--root", default=".")
     b.add_argument("--only", nargs="*", help="chapter numbers to execute (default: all)")

@@ -42,8 +42,8 @@ def subject_split(subjects: pd.DataFrame, group_col: str, groups, seed: int, tes
 
 def view_slices(cache, subject_ids, view: str, size: tuple[int, int], frame: str = "ED"):
     """Mid-ventricular slices (the slice with most heart) of each subject in one view, with subject ids.
-    ``heart``: the fixed-size box around the heart, z-scored on its own pixels as a crop model sees it; ``outside``: the full image with that box set to the
-    image minimum; ``full``: the image as it is."""
+    ``heart``: the fixed-size box around the heart, z-scored on its own pixels as a crop model sees it;
+    ``outside``: the full image with that box set to the image minimum; ``full``: the image as it is."""
     if view not in VIEWS:
         raise ValueError(f"view must be one of {VIEWS}")
     vols = cache.volumes.reset_index()
