@@ -61,3 +61,18 @@ def test_demographics_table_marks_significant_groups():
     a = demographics_table(df, "ethnicity", ["White", "Black"], test="anova")
     assert "Age (years) *" in a.index and a.attrs["p"]["age"] < 1e-6
     assert anova([1, 2, 3], [1, 2, 3]) == pytest.approx(1.0)
+
+
+def test_change_table_puts_each_methods_change_beside_its_p():
+    import pandas as pd
+
+    from cmrlib.report import change_table
+    delta = pd.DataFrame([dict(method="m1", group="Black", delta_median_dsc=0.123456, p_vs_baseline=2.34e-9),
+                          dict(method="m1", group="White", delta_median_dsc=-0.01, p_vs_baseline=0.5),
+                          dict(method="m2", group="Black", delta_median_dsc=0.2, p_vs_baseline=0.04)])
+    t = change_table(delta, ["White", "Black", "Asian"])
+    assert list(t.index) == ["White", "Black"]
+    assert list(t.columns) == [("m1", "Δ median DSC"), ("m1", "p vs baseline"), ("m2", "Δ median DSC"),
+                               ("m2", "p vs baseline")]
+    assert t.loc["Black", ("m1", "Δ median DSC")] == 0.1235 and t.loc["Black", ("m1", "p vs baseline")] == 2.3e-9
+    assert pd.isna(t.loc["White", ("m2", "p vs baseline")])

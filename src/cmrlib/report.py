@@ -178,3 +178,17 @@ def change_vs_baseline(results: dict[str, pd.DataFrame], group_col: str, groups,
                 rows.append(dict(method=name, group=g, delta_median_dsc=a.median() - b.median(),
                                  p_vs_baseline=mann_whitney(a, b)[1]))
     return pd.DataFrame(rows)
+
+
+def change_table(delta: pd.DataFrame, groups) -> pd.DataFrame:
+    """:func:`change_vs_baseline`'s rows as a table: one row per group, and for each method the change of the
+    median DSC (4 decimals) beside the Mann–Whitney p of the group's DSC against the baseline's (2 significant
+    figures, so a small p does not print as 0)."""
+    t = delta.assign(delta_median_dsc=delta.delta_median_dsc.round(4),
+                     p_vs_baseline=[float(f"{p:.2g}") for p in delta.p_vs_baseline])
+    t = t.rename(columns={"delta_median_dsc": "Δ median DSC", "p_vs_baseline": "p vs baseline"})
+    t = t.pivot(index="group", columns="method", values=["Δ median DSC", "p vs baseline"])
+    t = t.swaplevel(0, 1, axis=1)
+    methods = list(dict.fromkeys(delta["method"]))
+    t = t.reindex(columns=pd.MultiIndex.from_product([methods, ["Δ median DSC", "p vs baseline"]]))
+    return t.reindex([g for g in groups if g in t.index])
