@@ -9,7 +9,7 @@ from cmrlib.data.synthetic import CohortConfig, Grid
 @pytest.fixture(scope="module")
 def course_like():
     """The course profile's grid, a few subjects of the majority and the minority."""
-    return CohortConfig(internal={"White": 12, "Black": 12}, external={}, grid=Grid(96, 3.6, 10), seed=0)
+    return CohortConfig(internal={"White": 8, "Black": 8}, external={}, grid=Grid(96, 3.6, 10), seed=0)
 
 
 def test_factor_extremes_and_override(spec):
