@@ -114,7 +114,7 @@ def test_mnms_reads_ed_es_time_points_from_4d(tmp_path):
 
 @pytest.mark.skipif(not ACDC_DIR.exists(), reason="ACDC folder not present")
 def test_real_acdc_all_patients_load(tmp_path):
-    df = acdc.build_manifest(ACDC_DIR, tmp_path / "acdc.csv")
+    df = acdc.build_manifest(ACDC_DIR, tmp_path / "acdc.csv", check_images=False)   # the cache route checks each pair
     assert df.subject_id.nunique() == 100 and len(df) == 200
     assert df.group.value_counts().to_dict() == {g: 40 for g in ("DCM", "HCM", "MINF", "NOR", "RV")}
     from cmrlib.data.cache import volumes_from_manifest
