@@ -56,6 +56,14 @@ def box_size(labels, buffer: int = BUFFER) -> tuple[int, int]:
     return int(ext[:, 0].max() + 2 * buffer), int(ext[:, 1].max() + 2 * buffer)
 
 
+def crop_box_size(labels, spacing_mm: float, image_shape) -> tuple[int, int]:
+    """Seed 001 §4.7's one box size for a set of label stacks: the largest heart plus the 9 mm buffer
+    (:func:`buffer_px`) on each side, capped at the image (``image_shape``: its last two dimensions)."""
+    h, w = box_size(labels, buffer_px(spacing_mm))
+    H, W = tuple(image_shape)[-2:]
+    return min(h, H), min(w, W)
+
+
 def box_for(mask: np.ndarray, size: tuple[int, int]) -> tuple[Box, bool]:
     """A ``size`` box centred on the heart of a (Z, H, W) or (H, W) mask, moved inside the image.
     Returns (box, found); an empty mask gives the image-centred fallback box and found=False."""
@@ -92,7 +100,7 @@ def fit(volume: np.ndarray, size: tuple[int, int], value=0) -> np.ndarray:
     return np.pad(volume, pad, constant_values=value)
 
 
-def network_size(size: tuple[int, int], multiple: int, image_shape=None) -> tuple[int, int]:
+def network_size(size: tuple[int, int], multiple: int) -> tuple[int, int]:
     """The input size a network with total stride ``multiple`` takes for boxes of ``size``: each side rounded
     up to the multiple (the extra is padding, not image)."""
     up = lambda n: -(-int(n) // multiple) * multiple  # noqa: E731

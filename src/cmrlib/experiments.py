@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 from .config import runs_dir
-from .crop import box_for, box_size, buffer_px, cascade_predict, crop_image, crop_to_box, network_size, paste
+from .crop import box_for, cascade_predict, crop_box_size, crop_image, crop_to_box, network_size, paste
 from .data.cache import stable_hash
 from .metrics import volume_metrics
 from .pipeline import Data, volume_indices
@@ -165,9 +165,8 @@ def crop_size(data: Data) -> tuple[int, int]:
     :func:`cmrlib.crop.buffer_px`) on each side, capped at the image size."""
     train = set(data.ids("train"))
     vols = [int(i) for i in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy())]
-    h, w = box_size((data.cache.volume(i)[1] for i in vols), buffer_px(data.cache.volumes.spacing_y.iloc[0]))
-    H, W = data.cache.images.shape[-2:]
-    return min(h, H), min(w, W)
+    return crop_box_size((data.cache.volume(i)[1] for i in vols), data.cache.volumes.spacing_y.iloc[0],
+                         data.cache.images.shape)
 
 
 def crop_input_size(data: Data, size: tuple[int, int] | None = None) -> tuple[int, int]:

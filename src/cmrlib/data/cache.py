@@ -21,7 +21,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .io import SPACING_DECIMALS, ImageReadError, read_affine, read_nifti
+from .io import SPACING_DECIMALS, ImageReadError, read_pair
 
 
 @dataclass(frozen=True)
@@ -186,9 +186,7 @@ def volumes_from_manifest(manifest: pd.DataFrame):
         fi = None if fi is None or pd.isna(fi) else int(fi)
         where = row_name(row, i)
         try:
-            img, isp = read_nifti(row["image"], fi)
-            lab, lsp = read_nifti(row["label"], fi)
-            affines = (read_affine(row["image"]), read_affine(row["label"]))
+            img, isp, lab, lsp, affines = read_pair(row["image"], row["label"], fi)
         except ImageReadError as exc:
             raise ManifestError(source, [f"{where}: {exc}"]) from None
         lm = row.get("label_map")

@@ -14,11 +14,12 @@ import copy
 import numpy as np
 import pandas as pd
 
-from ..crop import box_for, box_size, buffer_px
+from ..crop import box_for, crop_box_size
 from . import synthetic
 
 BLOOD_SIGNAL = 1000.0          # the renderer's blood-pool signal before noise (synthetic.render scales by 1000)
 TOLERANCE = 0.01               # largest change inside the box an outside_heart factor may make (1% of blood)
+INSIDE_LABEL_FACTORS = ("myocardial_wall",)      # factors that change the anatomy, hence the labels
 
 
 def with_factor(spec: dict, name: str, value: float) -> dict:
@@ -39,14 +40,6 @@ def factor_extremes(spec: dict, name: str) -> tuple[float, float]:
     return min(vals), max(vals)
 
 
-def crop_size_of(labels, spacing_mm: float) -> tuple[int, int]:
-    """Chapter 07's box size over a set of label stacks (:func:`cmrlib.experiments.crop_size`): the largest
-    heart plus the 9 mm buffer on each side, capped at the image."""
-    h, w = box_size(labels, buffer_px(spacing_mm))
-    H, W = np.asarray(labels[0]).shape[-2:]
-    return min(h, H), min(w, W)
-
-
 def footprint(spec: dict, cfg: "synthetic.CohortConfig", name: str, values=None) -> pd.DataFrame:
     """Per subject and frame: the largest change the factor makes inside and outside the heart box
     (``inside``, ``outside``, relative to the blood signal), and the box size used."""
@@ -54,7 +47,8 @@ def footprint(spec: dict, cfg: "synthetic.CohortConfig", name: str, values=None)
     s_lo, s_hi = with_factor(spec, name, lo), with_factor(spec, name, hi)
     sub_lo, sub_hi = synthetic.subjects_table(s_lo, cfg), synthetic.subjects_table(s_hi, cfg)
     pairs = list(zip(synthetic.iter_volumes(s_lo, sub_lo, cfg), synthetic.iter_volumes(s_hi, sub_hi, cfg)))
-    size = crop_size_of([a[3] for a, _ in pairs], cfg.grid.spacing)
+    labels = [a[3] for a, _ in pairs]
+    size = crop_box_size(labels, cfg.grid.spacing, labels[0].shape)      # chapter 07's box
     rows = []
     for (row, frame, a, lab, _), (_, _, b, lab_b, _) in pairs:
         assert np.array_equal(lab, lab_b) or name in INSIDE_LABEL_FACTORS, f"{name} changed the labels"
@@ -67,5 +61,3 @@ def footprint(spec: dict, cfg: "synthetic.CohortConfig", name: str, values=None)
                          box_h=size[0], box_w=size[1]))
     return pd.DataFrame(rows)
 
-
-INSIDE_LABEL_FACTORS = ("myocardial_wall",)      # factors that change the anatomy, hence the labels

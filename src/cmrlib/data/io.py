@@ -68,6 +68,20 @@ def read_nifti(path: str | Path, frame_index: int | None = None) -> tuple[np.nda
     """Read a 3D NIfTI volume, or time point ``frame_index`` of a 4D one (cine series such as M&Ms):
     returns (array (Z, Y, X), spacing (z, y, x) mm). Raises :class:`ImageReadError` naming the file for a
     missing, truncated or corrupt file, a non-finite or non-positive spacing, or non-finite voxels."""
+    arr, spacing, _ = read_volume(path, frame_index)
+    return arr, spacing
+
+
+def read_pair(image: str | Path, label: str | Path, frame_index: int | None = None):
+    """An image and its label, each read by :func:`read_volume`: (image, spacing, label, spacing, (image
+    affine, label affine))."""
+    img, isp, ia = read_volume(image, frame_index)
+    lab, lsp, la = read_volume(label, frame_index)
+    return img, isp, lab, lsp, (ia, la)
+
+
+def read_volume(path: str | Path, frame_index: int | None = None):
+    """:func:`read_nifti` plus the file's voxel-to-world affine, from the same read."""
     path = Path(path)
     if not path.exists():
         raise ImageReadError(f"{path}: file not found")
@@ -96,16 +110,7 @@ def read_nifti(path: str | Path, frame_index: int | None = None) -> tuple[np.nda
         bad = np.argwhere(~np.isfinite(arr))
         raise ImageReadError(f"{path}: {len(bad)} voxel(s) are NaN or infinite (first at z, y, x = "
                              f"{tuple(int(i) for i in bad[0])}); a scan holds finite values only")
-    return arr, spacing
-
-
-def read_affine(path: str | Path) -> np.ndarray:
-    """The voxel-to-world affine of a NIfTI file (header only)."""
-    import nibabel as nib
-    try:
-        return np.asarray(nib.load(str(path)).affine, dtype=float)
-    except Exception as exc:  # noqa: BLE001
-        raise ImageReadError(f"{path}: cannot read NIfTI header ({exc})") from exc
+    return arr, spacing, np.asarray(img.affine, dtype=float)
 
 
 def write_nifti(arr: np.ndarray, spacing: tuple[float, float, float], path: str | Path) -> None:

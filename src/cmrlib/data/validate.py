@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
+from .manifest import apply_label_map
+
 # plausible voxel spacing for short-axis cine CMR, mm: in-plane (UK Biobank 1.8, ACDC 0.7-1.9, the synthetic
 # smoke cohort 5.4) and between slices (ACDC 5-10, UK Biobank 10)
 IN_PLANE_MM = (0.1, 10.0)
@@ -44,13 +46,7 @@ def pair_problems(img: np.ndarray, isp, lab: np.ndarray, lsp, where: str, image:
         problems.append(f"{where}: unexpected label values {sorted(vals - known)} in {label} "
                         f"(expected {sorted(known)}{hint})")
         return problems, None
-    out = lab.astype(np.int64)
-    if label_map:
-        lut = np.zeros(max(known) + 1, dtype=np.uint8)
-        for s, d in label_map.items():
-            lut[s] = d
-        out = lut[out]
-    out = out.astype(np.uint8)
+    out = (apply_label_map(lab, label_map) if label_map else lab).astype(np.uint8)
     if not out.any():
         problems.append(f"{where}: label {label} is empty (no structure labelled)")
     return problems, out

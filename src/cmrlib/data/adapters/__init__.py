@@ -15,7 +15,7 @@ from pathlib import Path
 import pandas as pd
 
 from ...errors import InputError
-from ..io import read_affine, read_nifti
+from ..io import read_pair
 from ..manifest import parse_label_map, validate_manifest
 from ..validate import pair_problems
 
@@ -79,9 +79,7 @@ def check_pairs(rows: list[dict], root: Path, problems: list[str], where_of=None
         where = where_of(r)
         fi = r.get("frame_index")
         try:
-            img, isp = read_nifti(root / r["image"], fi)
-            lab, lsp = read_nifti(root / r["label"], fi)
-            affines = (read_affine(root / r["image"]), read_affine(root / r["label"]))
+            img, isp, lab, lsp, affines = read_pair(root / r["image"], root / r["label"], fi)
         except Exception as exc:  # noqa: BLE001 - collected, reported together
             problems.append(f"{where}: {exc}")
             continue
