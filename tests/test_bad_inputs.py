@@ -597,7 +597,7 @@ def test_leading_zero_ids_stay_text(tmp_path):
 
 
 def test_cli_accepts_chapter_without_leading_zero():
-    from cmrlib.experiments import CHAPTERS, chapter_experiments
+    from cmrlib.methods import CHAPTERS, chapter_experiments
     assert chapter_experiments("2") == chapter_experiments("02") == CHAPTERS["02"]
 
 

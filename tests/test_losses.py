@@ -2,7 +2,8 @@ import numpy as np
 import pytest
 import torch
 
-from cmrlib.experiments import METHODS, ReweightedGroupDRO, make_objective, make_sampler
+from cmrlib.losses import ReweightedGroupDRO, make_objective
+from cmrlib.methods import METHODS, make_sampler
 from cmrlib.losses import (GroupDROObjective, MeanObjective, ReweightedObjective, ce_per_sample,
                            dice_ce_per_sample, group_weights)
 
@@ -84,7 +85,7 @@ def test_combinations_compose_as_documented():
 
 
 def test_profile_can_set_the_group_dro_loss():
-    from cmrlib.experiments import train_config
+    from cmrlib.methods import train_config
     params = {"seed": 0, "training": {"steps": 5, "dro_loss": "dice_ce"}}
     assert train_config(params, METHODS["group_dro"]).loss == "dice_ce"
     assert train_config(params, METHODS["oversampling_group_dro"]).loss == "dice_ce"

@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from cmrlib import experiments
+from cmrlib import experiments, methods, runstore
 from cmrlib.augment import augment_batch
 from cmrlib.train import TrainConfig, poly_lr, predict, train_model
 
@@ -101,7 +101,7 @@ def test_run_store_returns_stored_result_without_training(tiny_params, monkeypat
     monkeypatch.setattr(experiments, "train_model", boom)
     again = experiments.run_experiment(data, "baseline", progress=False)
     assert again.equals(first)
-    assert experiments.stored_results(tiny_params)["baseline"].shape == first.shape
+    assert runstore.stored_results(tiny_params)["baseline"].shape == first.shape
 
 
 def test_transfer_model_has_its_own_training_and_run(tiny_params):
@@ -112,16 +112,16 @@ def test_transfer_model_has_its_own_training_and_run(tiny_params):
     params = {**plain, "transfer": {"steps": 9, "augment": {"contrast": 0.2}}}
     data = prepare_data(params, progress=False)
     dr = transfer_data(data)
-    cfg = experiments.train_config(dr.params, experiments.METHODS["baseline"])
+    cfg = methods.train_config(dr.params, methods.METHODS["baseline"])
     assert cfg.steps == 9 and cfg.augment["contrast"] == 0.2 and cfg.augment["rotate_deg"] == 180.0
     assert dr.params["training"]["batch_size"] == tiny_params["training"]["batch_size"]
     assert dr.cache is data.cache and data.params["training"]["steps"] == 6
-    base = experiments.METHODS["baseline"]
-    assert experiments.run_dir_for(dr, "baseline", base) != experiments.run_dir_for(data, "baseline", base)
+    base = methods.METHODS["baseline"]
+    assert runstore.run_dir_for(dr, "baseline", base) != runstore.run_dir_for(data, "baseline", base)
     longer = with_training(data, {"steps": 9})
     assert longer.params["training"] == {**data.params["training"], "steps": 9}
-    assert experiments.train_config(longer.params, base).steps == 9
-    assert experiments.run_dir_for(longer, "baseline", base) != experiments.run_dir_for(dr, "baseline", base)
+    assert methods.train_config(longer.params, base).steps == 9
+    assert runstore.run_dir_for(longer, "baseline", base) != runstore.run_dir_for(dr, "baseline", base)
 
 
 def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):
@@ -150,3 +150,16 @@ def test_box_offsets_per_test_volume(tiny_params):
     assert len(off) == 2 * len(data.ids("test"))
     assert (off.offset_px >= 0).all() and off.found.dtype == bool
     assert set(off.ethnicity) <= set(data.subjects.ethnicity)
+
+
+def test_group_weight_log_reads_the_weights_per_step(tmp_path):
+    from cmrlib.errors import InputError
+    from cmrlib.runstore import group_weight_log
+    (tmp_path / "train_log.csv").write_text("step,lr,loss,group_weights\n1,0.01,0.5,0.4 0.6\n2,0.01,0.4,0.3 0.7\n")
+    q = group_weight_log(tmp_path, ["Black", "White"])
+    assert list(q.columns) == ["Black", "White"] and list(q.index) == [1, 2]
+    assert q.loc[2, "White"] == 0.7
+    with pytest.raises(InputError, match="2 values per row, expected 3"):
+        group_weight_log(tmp_path, ["A", "B", "C"])
+    (tmp_path / "train_log.csv").write_text("step,lr,loss,group_weights\n1,0.01,0.5,\n")
+    assert group_weight_log(tmp_path, ["A", "B"]).empty

@@ -29,7 +29,7 @@ def start(params_path: str) -> dict:
     return params
 
 
-def glue(key: str, value, fmt=None) -> None:
+def glue(key: str, value) -> None:
     """``myst_nb.glue`` for a number or string quoted in prose: NumPy scalars become Python values, so the
     book's ``{glue:text}`key:.3f``` formats them."""
     from myst_nb import glue as _glue

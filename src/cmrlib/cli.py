@@ -45,7 +45,8 @@ def _manifest(a):
 
 def _run(a):
     from .config import load_params, runs_dir
-    from .experiments import chapter_experiments, run_experiment
+    from .experiments import run_experiment
+    from .methods import chapter_experiments
     from .pipeline import prepare_data
     from .report import write_summary
     params = load_params(a.params)

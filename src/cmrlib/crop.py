@@ -1,4 +1,4 @@
-"""Cropping the image to the heart (seed 001 §4.7; chapters 07–08).
+"""Cropping the image to the heart (Lee et al. 2025 §4.7; chapters 07–08).
 
 One box size for all: the largest heart in the training set (its in-plane bounding box over the whole stack,
 in pixels) plus a buffer on each side. The paper's buffer is 5 pixels at UK Biobank's 1.8 mm; here it is the
@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BUFFER_MM = 9.0        # seed 001 §4.7: 5 pixels at UK Biobank's 1.8 mm in-plane spacing
+BUFFER_MM = 9.0        # Lee et al. 2025 §4.7: 5 pixels at UK Biobank's 1.8 mm in-plane spacing
 BUFFER = 5             # pixels, where no spacing is given
 
 
@@ -57,7 +57,7 @@ def box_size(labels, buffer: int = BUFFER) -> tuple[int, int]:
 
 
 def crop_box_size(labels, spacing_mm: float, image_shape) -> tuple[int, int]:
-    """Seed 001 §4.7's one box size for a set of label stacks: the largest heart plus the 9 mm buffer
+    """Lee et al. 2025 §4.7's one box size for a set of label stacks: the largest heart plus the 9 mm buffer
     (:func:`buffer_px`) on each side, capped at the image (``image_shape``: its last two dimensions)."""
     h, w = box_size(labels, buffer_px(spacing_mm))
     H, W = tuple(image_shape)[-2:]
@@ -128,7 +128,7 @@ def crop_to_box(volume: np.ndarray, box: Box, size: tuple[int, int], value=None)
 
 def cascade_predict(predict_full, predict_crop, images: np.ndarray, size: tuple[int, int],
                     net_size: tuple[int, int] | None = None):
-    """Seed 001 Fig. 1: full-image prediction → its heart box → crop → crop model → prediction pasted back.
+    """Lee et al. 2025 Fig. 1: full-image prediction → its heart box → crop → crop model → prediction pasted back.
 
     ``size`` is the box, ``net_size`` the padded input of the crop model (default: the box).
     ``predict_full`` / ``predict_crop`` map (Z, h, w) images to (Z, h, w) labels. Returns (labels in the

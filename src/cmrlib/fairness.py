@@ -1,4 +1,4 @@
-"""Fairness metrics over per-subject scores (seed 001 §4.8; the SD is from the 2021 study, seed 002).
+"""Fairness metrics over per-subject scores (Lee et al. 2025 §4.8; the SD is from the 2021 study, Puyol-Antón et al. 2021).
 
 - fairness gap FG = median DSC(advantaged group) − median DSC(other group)
 - skewed error ratio SER = max_g(1 − D_g) / min_g(1 − D_g), D_g the median DSC of group g
@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+
+from .stats import mann_whitney
 
 
 def group_medians(scores: pd.DataFrame, group_col: str, value: str = "dsc", groups=None) -> pd.Series:
@@ -41,3 +43,13 @@ def group_sd(scores: pd.DataFrame, group_col: str, groups=None, value: str = "ds
     if groups is not None:
         means = means.reindex(list(groups)).dropna()
     return float(np.std(means.to_numpy()))
+
+
+def fairness_summary(scores: pd.DataFrame, group_col: str, advantaged: str, other: str) -> dict:
+    """FG, SER (over the two groups, as Table 4) and the two-sided Mann–Whitney p on subject DSC."""
+    a = scores.loc[scores[group_col] == advantaged, "dsc"]
+    b = scores.loc[scores[group_col] == other, "dsc"]
+    two = scores[scores[group_col].isin([advantaged, other])]
+    return dict(fg=fairness_gap(scores, group_col, advantaged, other),
+                ser=skewed_error_ratio(two, group_col),
+                p=mann_whitney(a, b)[1])

@@ -6,11 +6,15 @@ Per-sample losses (one value per slice, so group methods can combine them):
 
 Objectives (chapters 02–06):
 - :class:`MeanObjective`: the plain batch mean (baseline, oversampling);
-- :class:`ReweightedObjective`: group reweighting, seed 001 Eq. 1–2;
-- :class:`GroupDROObjective`: Group DRO, Sagawa et al. 2020, with the exponentiated-gradient update.
+- :class:`ReweightedObjective`: group reweighting, Lee et al. 2025 Eq. 1–2;
+- :class:`GroupDROObjective`: Group DRO, Sagawa et al. 2020, with the exponentiated-gradient update;
+- :class:`ReweightedGroupDRO`: Group DRO over reweighted losses (Lee et al. 2025, Table 5).
+
+:func:`make_objective` builds a method's objective from the training slices' groups.
 """
 from __future__ import annotations
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -50,7 +54,7 @@ class MeanObjective:
 
 
 def group_weights(counts: dict, eps: float = 1e-6) -> dict:
-    """Seed 001 Eq. 1–2: w_g = n_G / (n_g + ε) with n_G the number of samples in all groups, then
+    """Lee et al. 2025 Eq. 1–2: w_g = n_G / (n_g + ε) with n_G the number of samples in all groups, then
     normalised to sum to 1 over the groups."""
     n_all = float(sum(counts.values()))
     w = {g: n_all / (n + eps) for g, n in counts.items()}
@@ -66,7 +70,7 @@ def _group_means(per_sample: torch.Tensor, group_ids: torch.Tensor, n_groups: in
 
 
 class ReweightedObjective:
-    """Group reweighting (seed 001 §4.4): each sample's loss times its group's normalised weight ŵ_g.
+    """Group reweighting (Lee et al. 2025 §4.4): each sample's loss times its group's normalised weight ŵ_g.
 
     ``normalise`` chooses what the weighted losses are divided by:
     - ``"paper"``: the batch size, with ŵ summing to 1 over groups as Eq. 2 states. The weights are then all
@@ -94,7 +98,7 @@ class ReweightedObjective:
 
 
 class GroupDROObjective:
-    """Group DRO (Sagawa et al. 2020, Algorithm 1; seed 001 §4.5).
+    """Group DRO (Sagawa et al. 2020, Algorithm 1; Lee et al. 2025 §4.5).
 
     Each step: group losses L_g are the means of the per-sample losses of group g in the batch, plus an
     optional size adjustment C/sqrt(n_g); the group weights are updated by exponentiated gradient,
@@ -106,7 +110,6 @@ class GroupDROObjective:
         self.eta = float(eta)
         sizes = torch.as_tensor(group_sizes, dtype=torch.float32) if group_sizes is not None else torch.ones(n_groups)
         self.adj = float(adjustment) / torch.sqrt(sizes)
-        self.history: list[list[float]] = []
 
     def __call__(self, per_sample, group_ids, n_groups):
         means, counts = _group_means(per_sample, group_ids, n_groups)
@@ -115,7 +118,6 @@ class GroupDROObjective:
         with torch.no_grad():
             q = self.q.to(means.device) * torch.exp(self.eta * adjusted.detach() * present)
             self.q = (q / q.sum()).cpu()
-        self.history.append(self.q.tolist())
         return (self.q.to(means.device) * adjusted).sum()
 
     def state_dict(self):
@@ -124,3 +126,39 @@ class GroupDROObjective:
     def load_state_dict(self, state):
         if "q" in state:
             self.q = state["q"].clone()
+
+
+def make_objective(method, groups):
+    """The objective for a method; group weights are computed from the training slices' group counts."""
+    from .train import group_order
+    names = group_order(groups)
+    counts = {g: int((np.asarray(groups) == g).sum()) for g in names}
+    o = method.options
+    if method.objective == "mean":
+        return MeanObjective()
+    weights = torch.tensor([group_weights(counts)[g] for g in names])
+    if method.objective == "reweight":
+        return ReweightedObjective(weights, o.get("normalise", "paper"))
+    if method.objective in ("group_dro", "group_dro_reweight"):
+        dro = GroupDROObjective(len(names), o.get("eta", 0.01), [counts[g] for g in names], o.get("adjustment", 0.0))
+        if method.objective == "group_dro":
+            return dro
+        return ReweightedGroupDRO(dro, ReweightedObjective(weights, o.get("normalise", "paper")))
+    raise ValueError(f"unknown objective {method.objective!r}")
+
+
+class ReweightedGroupDRO:
+    """Group DRO on reweighted losses (Lee et al. 2025, Table 5, "Group DRO + reweighting"): each sample's loss is
+    multiplied by its group's weight ŵ_g (Eq. 1–2) before Group DRO forms group means and updates q."""
+
+    def __init__(self, dro, reweight):
+        self.dro, self.reweight = dro, reweight
+
+    def __call__(self, per_sample, group_ids, n_groups):
+        return self.dro(per_sample * self.reweight.w.to(per_sample.device)[group_ids], group_ids, n_groups)
+
+    def state_dict(self):
+        return self.dro.state_dict()
+
+    def load_state_dict(self, state):
+        self.dro.load_state_dict(state)

@@ -1,4 +1,4 @@
-"""Segmentation metrics per subject, structure and frame (seed 001 §4.8).
+"""Segmentation metrics per subject, structure and frame (Lee et al. 2025 §4.8).
 
 DSC and the symmetric Hausdorff distance (HD) are computed on the whole stack of a subject × frame, in the
 image's physical space (slice spacing included), for LVBP (label 1), LVM (2) and RVBP (3).

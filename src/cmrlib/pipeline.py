@@ -28,6 +28,16 @@ class Data:
     def group_col(self) -> str:
         return self.params["curation"].get("group_col", "ethnicity")
 
+    @property
+    def advantaged(self) -> str:
+        """The majority group of the training set (the fairness gap's first group)."""
+        return self.params["curation"].get("advantaged", "White")
+
+    @property
+    def minority(self) -> str:
+        """The under-represented training group (oversampled, and the fairness gap's second group)."""
+        return self.params["curation"].get("minority", "Black")
+
     def ids(self, split: str) -> list[str]:
         return self.subjects.loc[self.subjects.split == split, "subject_id"].tolist()
 

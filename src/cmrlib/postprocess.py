@@ -32,3 +32,9 @@ def postprocess(labels: np.ndarray, method: str = "largest_component") -> np.nda
     if method == "largest_component":
         return largest_components(labels)
     raise ValueError(f"unknown post-processing {method!r} (one of {', '.join(POSTPROCESSING)})")
+
+
+def postprocessing(params: dict) -> str:
+    """The profile's post-processing of predictions (``evaluation.postprocess``; nnU-Net's largest connected
+    component per structure by default)."""
+    return params.get("evaluation", {}).get("postprocess", "largest_component")

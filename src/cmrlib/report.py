@@ -1,5 +1,5 @@
 """Paper-style tables: per-group median and IQR of DSC and HD, fairness gap, SER and Mann–Whitney p
-(seed 001 Tables 4–9), and the one-row-per-experiment-×-group ``summary.csv`` of ``cmrlib run``."""
+(Lee et al. 2025 Tables 4–9), and the one-row-per-experiment-×-group ``summary.csv`` of ``cmrlib run``."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -7,9 +7,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .fairness import fairness_gap, skewed_error_ratio
+from .fairness import fairness_summary
 from .metrics import subject_scores
-from .stats import mann_whitney
 
 
 def iqr(x) -> float:
@@ -25,16 +24,6 @@ def group_stats(scores: pd.DataFrame, group_col: str, groups=None) -> pd.DataFra
                          hd_median=d.hd.median(), hd_iqr=iqr(d.hd)))
     out = pd.DataFrame(rows).set_index("group")
     return out.reindex([g for g in (groups or out.index) if g in out.index])
-
-
-def fairness_summary(scores: pd.DataFrame, group_col: str, advantaged: str, other: str) -> dict:
-    """FG, SER (over the two groups, as Table 4) and the two-sided Mann–Whitney p on subject DSC."""
-    a = scores.loc[scores[group_col] == advantaged, "dsc"]
-    b = scores.loc[scores[group_col] == other, "dsc"]
-    two = scores[scores[group_col].isin([advantaged, other])]
-    return dict(fg=fairness_gap(scores, group_col, advantaged, other),
-                ser=skewed_error_ratio(two, group_col),
-                p=mann_whitney(a, b)[1])
 
 
 def experiment_scores(per_structure: pd.DataFrame, split: str = "test", frames=("ED", "ES")) -> pd.DataFrame:
@@ -146,7 +135,7 @@ def beside_paper(ours: pd.DataFrame, paper: pd.DataFrame) -> pd.DataFrame:
 def compare_methods(results: dict[str, pd.DataFrame], paper_csv: str | Path, table: str, group_col: str,
                     advantaged: str, other: str, split: str = "test", frames=("ED", "ES"),
                     structure: str | None = None) -> pd.DataFrame:
-    """Side-by-side columns of several experiments, ours beside the paper's (seed 001 Tables 4–9, S9).
+    """Side-by-side columns of several experiments, ours beside the paper's (Lee et al. 2025 Tables 4–9, S9).
 
     ``frames=("ED",)`` and ``split="external"`` give the external tables; ``structure`` restricts to one
     structure (Tables S1–S3). Methods absent from the paper's table get only our columns."""

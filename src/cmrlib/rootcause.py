@@ -1,4 +1,4 @@
-"""Where does the bias come from? (chapter 11; after Lee et al. 2025a, cited in seed 001 §1 and §4.7)
+"""Where does the bias come from? (chapter 11; after Lee et al. 2025a, cited in Lee et al. 2025 §1 and §4.7)
 
 Two probes:
 - a protected-group classifier trained on (a) full images, (b) heart crops, (c) images with the heart box

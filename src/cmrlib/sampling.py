@@ -1,9 +1,9 @@
 """Batch samplers: which training slices make up each batch.
 
-- :func:`uniform_sampler`: every slice equally likely (the baseline, seed 001 §4.2);
+- :func:`uniform_sampler`: every slice equally likely (the baseline, Lee et al. 2025 §4.2);
 - :func:`oversampling_sampler`: a chosen share of each batch from the minority group, drawn with replacement
-  (seed 001 §4.3 uses a share of one half, "as many Black as White subjects in each batch"; Fig. S2 varies it);
-- :func:`stratified_sampler`: equal shares for K groups (the 2021 study's stratified batch sampling, seed 002).
+  (Lee et al. 2025 §4.3 uses a share of one half, "as many Black as White subjects in each batch"; Fig. S2 varies it);
+- :func:`stratified_sampler`: equal shares for K groups (the 2021 study's stratified batch sampling, Puyol-Antón et al. 2021).
 
 Group counts per batch are exact: each group gets the integer part of its share of the batch, and the slots
 left over go to groups with probability equal to their fractional parts (systematic sampling), so a batch is

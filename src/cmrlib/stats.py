@@ -1,4 +1,4 @@
-"""Statistical tests used by the papers: two-sided Mann–Whitney U (seed 001 §5), Student's t-test (Table 1),
+"""Statistical tests used by the papers: two-sided Mann–Whitney U (Lee et al. 2025 §5), Student's t-test (Table 1),
 one-way ANOVA (Table 2), and bootstrap intervals for medians and gaps. Thin wrappers over scipy.stats."""
 from __future__ import annotations
 

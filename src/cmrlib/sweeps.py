@@ -1,11 +1,12 @@
-"""Sweeps of chapter 10 (seed 001 Figs. S1–S3, Table S9): the same experiment over a range of training-set
+"""Sweeps of chapter 10 (Lee et al. 2025 Figs. S1–S3, Table S9): the same experiment over a range of training-set
 compositions or oversampling levels. Each point is an ordinary experiment of the run store, so a sweep that
 is interrupted or repeated trains only the points it lacks."""
 from __future__ import annotations
 
 import pandas as pd
 
-from .experiments import METHODS, Method, run_experiment
+from .experiments import run_experiment
+from .methods import METHODS, Method
 from .pipeline import prepare_data
 from .report import experiment_scores, fairness_summary
 

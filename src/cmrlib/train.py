@@ -41,7 +41,6 @@ class TrainConfig:
     checkpoint_every: int = 50
     seed: int = 0
     amp: str = "auto"            # auto: bf16 autocast when CUDA is present
-    extra: dict = field(default_factory=dict)
 
     def __post_init__(self):
         from .errors import InputError
@@ -99,6 +98,52 @@ def _save_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+    """nnU-Net's SGD (Nesterov momentum) or Adam, as ``cfg.optimizer`` says."""
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
+                               weight_decay=cfg.weight_decay)
+    if cfg.optimizer == "adam":
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    raise ValueError(f"unknown optimizer {cfg.optimizer!r} (sgd or adam)")
+
+
+def resume(ckpt: Path, model, opt, gen: torch.Generator, objective, dev) -> int:
+    """Load a checkpoint's model, optimiser, random-generator and objective state; the step it was taken at
+    (0 without a checkpoint)."""
+    if not ckpt.exists():
+        return 0
+    state = torch.load(ckpt, map_location=dev, weights_only=False)
+    model.load_state_dict(state["model"])
+    opt.load_state_dict(state["optimizer"])
+    gen.set_state(state["generator"])
+    objective.load_state_dict(state["objective"])
+    return state["step"]
+
+
+def batch(imgs: torch.Tensor, labs: torch.Tensor, idx: torch.Tensor, cfg: TrainConfig, gen: torch.Generator, dev):
+    """The slices ``idx`` as a (B, 1, H, W) float batch and (B, H, W) labels on ``dev``, augmented as the
+    configuration says."""
+    x = imgs[idx].float().unsqueeze(1).to(dev)
+    y = labs[idx].long().to(dev)
+    if cfg.augment:
+        x, y = augment_batch(x, y, gen, **(cfg.augment if isinstance(cfg.augment, dict) else {}))
+    return x, y
+
+
+def train_step(model, opt, x, y, objective, loss_fn, use_amp: bool) -> torch.Tensor:
+    """One optimiser step: forward (bf16 autocast when ``use_amp``), per-sample loss, the objective over the
+    batch, backward, gradient clipping at norm 12 (nnU-Net), update; returns the loss."""
+    with torch.autocast(device_type=x.device.type, dtype=torch.bfloat16, enabled=use_amp):
+        logits = model(x)
+    loss = objective(loss_fn(logits.float(), y))
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
+    opt.step()
+    return loss
+
+
 def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_dir: str | Path,
                 slice_groups=None, sampler: GroupBatchSampler | None = None, objective=None,
                 device: str | None = None, progress: bool = True, stop_at: int | None = None,
@@ -117,13 +162,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         torch.use_deterministic_algorithms(True, warn_only=True)
     torch.manual_seed(cfg.seed)
     model = build_network(cfg.network, cfg.channels).to(dev)
-    if cfg.optimizer == "sgd":
-        opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                              weight_decay=cfg.weight_decay)
-    elif cfg.optimizer == "adam":
-        opt = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    else:
-        raise ValueError(f"unknown optimizer {cfg.optimizer!r} (sgd or adam)")
+    opt = make_optimizer(model, cfg)
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     groups = np.asarray(slice_groups) if slice_groups is not None else np.zeros(len(images), dtype=int)
     sampler = sampler or uniform_sampler(groups)
@@ -138,14 +177,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         imgs, labs, slice_gid = imgs.to(dev), labs.to(dev), slice_gid.to(dev)
 
     ckpt = run_dir / "checkpoint.pt"
-    step = 0
-    if ckpt.exists():
-        state = torch.load(ckpt, map_location=dev, weights_only=False)
-        model.load_state_dict(state["model"])
-        opt.load_state_dict(state["optimizer"])
-        gen.set_state(state["generator"])
-        objective.load_state_dict(state["objective"])
-        step = state["step"]
+    step = resume(ckpt, model, opt, gen, objective, dev)
     reset_log(run_dir / "train_log.csv", step)
     log = open(run_dir / "train_log.csv", "a")
     model.train()
@@ -154,20 +186,10 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         lr = poly_lr(cfg.lr, step, cfg.steps, cfg.poly_power)
         for pg in opt.param_groups:
             pg["lr"] = lr
-        idx = sampler.sample(cfg.batch_size, gen)
-        idx_d = idx.to(dev)
-        x = imgs[idx_d].float().unsqueeze(1).to(dev)
-        y = labs[idx_d].long().to(dev)
-        if cfg.augment:
-            x, y = augment_batch(x, y, gen, **(cfg.augment if isinstance(cfg.augment, dict) else {}))
-        with torch.autocast(device_type=dev.type, dtype=torch.bfloat16, enabled=use_amp):
-            logits = model(x)
-        per_sample = loss_fn(logits.float(), y)
-        loss = objective(per_sample, slice_gid[idx_d].to(dev), len(group_names))
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(model.parameters(), 12.0)
-        opt.step()
+        idx_d = sampler.sample(cfg.batch_size, gen).to(dev)
+        x, y = batch(imgs, labs, idx_d, cfg, gen, dev)
+        loss = train_step(model, opt, x, y, lambda ps: objective(ps, slice_gid[idx_d], len(group_names)),
+                          loss_fn, use_amp)
         step += 1
         bar.update(1)
         q = getattr(getattr(objective, "dro", objective), "q", None)

@@ -1,4 +1,4 @@
-"""Training and test splits with chosen group counts (seed 001 §4.1).
+"""Training and test splits with chosen group counts (Lee et al. 2025 §4.1).
 
 The paper trains on 15 Black and 4,221 White subjects drawn at random and tests on every remaining subject of
 all six ethnic groups. Profiles scale the training counts but keep the minority share at or below 1%.
@@ -41,6 +41,6 @@ def split_train_test(subjects: pd.DataFrame, train_counts: dict[str, int], seed:
 
 def paper_cohort_counts(scale: float, minimum: int = 1) -> dict[str, int]:
     """Group sizes of the paper's internal cohort (5,778 UK Biobank subjects: 4,236 training + 1,542 test,
-    seed 001 Tables 1–2), multiplied by ``scale``."""
+    Lee et al. 2025 Tables 1–2), multiplied by ``scale``."""
     full = {"White": 4221 + 469, "Mixed": 170, "Asian": 387, "Black": 15 + 223, "Chinese": 111, "Other": 182}
     return {g: max(minimum, int(round(n * scale))) for g, n in full.items()}

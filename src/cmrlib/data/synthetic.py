@@ -1,6 +1,6 @@
 """The embedded synthetic short-axis cine CMR cohort.
 
-Each subject gets demographics drawn per ethnic group (seed 001, Tables 2–3), a heart whose size follows body
+Each subject gets demographics drawn per ethnic group (Lee et al. 2025, Tables 2–3), a heart whose size follows body
 surface area and sex, and a thorax whose subcutaneous fat follows BMI. Every way the groups differ is a named
 factor of the YAML spec (``data_manifest/synthetic_cohort.yaml``) with its location, inside or outside the
 heart, so the cause of any segmentation bias is known and can be switched off.

@@ -15,6 +15,12 @@ from . import AdapterError, bmi_class, check_out, check_pairs, finish
 LABEL_MAP = "1:3,2:2,3:1"
 
 
+WHERE_TO_GET = ("**ACDC is not available here**, so this chapter shows no results. To run it: register on the "
+                "ACDC challenge site (Université de Lyon, CREATIS), download the training set, and point the chapter "
+                "at the folder that holds `patient001/ … patient100/`, either with the parameter `ACDC_DIR` or the "
+                "environment variable `CMRLIB_ACDC`; see *Using your own data*.")
+
+
 def find_root(folder: str | None = None) -> Path | None:
     """The ACDC folder: the given one, else ``$CMRLIB_ACDC``, else ``../shared/data/acdc`` beside the
     repository; None when none exists."""

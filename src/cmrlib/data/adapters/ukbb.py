@@ -16,7 +16,7 @@ import pandas as pd
 
 from . import bmi_class, check_out, check_pairs, finish, pseudonym
 
-# UK Biobank data-coding 1001 → the paper's six groups (seed 001 §4.1); exactly these codes are accepted
+# UK Biobank data-coding 1001 → the paper's six groups (Lee et al. 2025 §4.1); exactly these codes are accepted
 ETHNICITY_CODES = {
     **{c: "White" for c in (1, 1001, 1002, 1003)},
     **{c: "Mixed" for c in (2, 2001, 2002, 2003, 2004)},

@@ -1,0 +1,67 @@
+"""The run store: ``runs/<profile>/<name>-<hash>/`` holds one experiment's configuration, checkpoint,
+training log and per-structure metrics.
+
+The hash covers everything that determines the result (method, training settings, cache, training subjects,
+post-processing), so asking again for a finished experiment returns its stored metrics without training, and an
+interrupted one resumes from its checkpoint.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from .config import runs_dir
+from .data.cache import stable_hash
+from .methods import Method, train_config
+from .postprocess import postprocessing
+
+if TYPE_CHECKING:
+    from .pipeline import Data
+
+
+def run_key(data: Data, name: str, method: Method) -> str:
+    """The hash that names an experiment's run folder."""
+    cfg = train_config(data.params, method).to_dict()
+    cfg["extra"] = {}   # a field TrainConfig no longer has; kept empty in the key so stored runs keep their names
+    return stable_hash([name, method.__dict__, cfg, data.cache.path.name, sorted(data.ids("train")),
+                        postprocessing(data.params)])
+
+
+def run_dir_for(data: Data, name: str, method: Method) -> Path:
+    """``runs/<profile>/<name>-<hash>``; see :func:`run_key`."""
+    return runs_dir(data.params) / f"{name}-{run_key(data, name, method)}"
+    return runs_dir(data.params) / f"{name}-{key}"
+
+
+def read_metrics(path: Path) -> pd.DataFrame:
+    """An experiment's ``metrics.csv`` (subject IDs kept as text)."""
+    return pd.read_csv(path, dtype={"subject_id": str})
+
+
+def stored_results(params: dict) -> dict[str, pd.DataFrame]:
+    """Every finished experiment of a profile (name → metrics); where an experiment ran under several
+    configurations, the most recent result."""
+    res = {}
+    for f in sorted(runs_dir(params).glob("*/metrics.csv"), key=lambda f: f.stat().st_mtime):
+        df = read_metrics(f)
+        res[str(df.experiment.iloc[0])] = df
+    return res
+
+
+def group_weight_log(run_dir: Path, group_names: list[str]) -> pd.DataFrame:
+    """The group weights a Group DRO run wrote to its training log, one row per step and one column per group
+    (groups in training order, :func:`cmrlib.train.group_order`); empty for objectives without weights."""
+    log = pd.read_csv(Path(run_dir) / "train_log.csv", dtype={"group_weights": str})
+    w = log.group_weights.dropna()
+    if w.empty:
+        return pd.DataFrame(columns=list(group_names))
+    table = w.str.split(" ", expand=True).astype(float)
+    if table.shape[1] != len(group_names):
+        from .errors import InputError
+        raise InputError(f"{Path(run_dir) / 'train_log.csv'}: group_weights has {table.shape[1]} values per row, "
+                         f"expected {len(group_names)} ({', '.join(map(str, group_names))})")
+    table.columns = list(group_names)
+    table.index = log.step[w.index].to_numpy()
+    return table.rename_axis("step")
