@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch; set TORCH_SPEC= (empty) to keep a torch you already have.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup book test bench cohort run clean
+.PHONY: setup book test bench cohort run clean kernel lab check-book
 
 setup: $(VENV)/.installed
 
@@ -32,6 +32,18 @@ book: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# A Jupyter kernel for this environment ("Python (cmrlib)"), then JupyterLab on the chapters: change a chapter's
+# PARAMS cell (e.g. to "params/course.yaml") and run it; finished experiments come from the same run store.
+kernel: setup
+	$(BIN)/python -m ipykernel install --sys-prefix --name cmrlib --display-name "Python (cmrlib)"
+
+lab: kernel
+	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_cohort_and_curation.ipynb
+
+# Render the smoke book and open every page in headless Chromium (Debian's chromium + chromium-driver)
+check-book: setup
+	$(BIN)/python scripts/check_book.py --params $(PARAMS)
 
 bench: setup
 	$(BIN)/python benchmarks/eval_speed.py

@@ -118,3 +118,18 @@ def test_cascade_pads_the_crop_to_the_network_size():
         return np.ones(x.shape, np.uint8)
     pred, box, _ = cascade_predict(lambda x: first, crop_model, img, (13, 13), (16, 16))
     assert seen["shape"] == (1, 16, 16) and (box.h, box.w) == (13, 13) and pred.sum() == 13 * 13
+
+
+def test_crop_buffer_from_the_profile_sets_the_box_and_the_run(tiny_params):
+    from cmrlib.experiments import crop_size
+    from cmrlib.methods import METHODS
+    from cmrlib.pipeline import prepare_data, with_crop
+    from cmrlib.runstore import run_dir_for
+    data = prepare_data(tiny_params, progress=False)
+    wide = with_crop(data, 30.0)
+    (h, w), (h2, w2) = crop_size(data), crop_size(wide)
+    assert buffer_px(7.0, 30.0) == 5 and buffer_px(7.0) == 2
+    assert (h2, w2) == (min(h + 6, 48), min(w + 6, 48))      # 3 more pixels on each side, capped at the image
+    for name in ("baseline_crop_gt", "baseline_cascade"):
+        assert run_dir_for(wide, name, METHODS[name]) != run_dir_for(data, name, METHODS[name])
+    assert run_dir_for(wide, "baseline", METHODS["baseline"]) == run_dir_for(data, "baseline", METHODS["baseline"])

@@ -76,3 +76,8 @@ def test_change_table_puts_each_methods_change_beside_its_p():
                                ("m2", "p vs baseline")]
     assert t.loc["Black", ("m1", "Δ median DSC")] == 0.1235 and t.loc["Black", ("m1", "p vs baseline")] == 2.3e-9
     assert pd.isna(t.loc["White", ("m2", "p vs baseline")])
+
+
+def test_mean_sd_shows_a_dash_for_one_subject():
+    from cmrlib.report import mean_sd
+    assert mean_sd([1.0, 3.0]) == "2.0 (1.4)" and mean_sd([54.2]) == "54.2 (—)"

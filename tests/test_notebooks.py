@@ -65,3 +65,65 @@ def test_notebook_runs_in_smoke_profile(nb, root, notebook_runs, tmp_path):
     errors = [o for c in cells if c["cell_type"] == "code" for o in c.get("outputs", [])
               if o.get("output_type") == "error"]
     assert not errors
+
+
+def test_tidy_for_reading_hides_plumbing_only(tmp_path):
+    import json
+
+    from cmrlib.book import tidy_for_reading
+
+    def code(src, tags=(), outputs=()):
+        return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": src, "outputs": list(outputs),
+                "execution_count": 1}
+    shown = [{"output_type": "stream", "name": "stdout", "text": "x"}]
+    nb = {"cells": [code('PARAMS = "a"', ["parameters"]), code('PARAMS = "b"', ["injected-parameters"]),
+                    code("import x\nparams = start(PARAMS)", outputs=shown), code('glue("k", 1)'),
+                    code('glue("k", 1)\nt', outputs=shown), code("table", outputs=shown),
+                    {"cell_type": "markdown", "metadata": {}, "source": "text glue("}],
+          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    path = tmp_path / "nb.ipynb"
+    path.write_text(json.dumps(nb))
+    tidy_for_reading(path)
+    tags = [c["metadata"].get("tags") for c in json.loads(path.read_text())["cells"]]
+    assert tags == [["parameters", "remove-cell"], ["injected-parameters", "hide-cell"], ["hide-input"],
+                    ["remove-cell"], [], [], None]
+
+
+def test_frames_show_a_dash_where_a_value_does_not_apply():
+    import numpy as np
+    import pandas as pd
+
+    from cmrlib.chapter import MISSING, frame_html
+    html = frame_html(pd.DataFrame({"a": [1.0, np.nan]}, index=["x", "y"]))
+    assert MISSING in html and "NaN" not in html and "nan" not in html
+
+
+def test_setup_headings_link_every_library_call(root):
+    """Each chapter's Setup heading links the library names its setup cell imports, so the two cannot drift."""
+    import json
+
+    from cmrlib.book import library_calls
+    for p in sorted((root / "notebooks").glob("*.ipynb")):
+        cells = json.loads(p.read_text())["cells"]
+        i = next(k for k, c in enumerate(cells) if "".join(c["source"]).startswith("## Setup"))
+        roles = library_calls("".join(cells[i + 1]["source"]))
+        text = "".join(cells[i]["source"])
+        assert roles and all(r in text for r in roles), (p.name, [r for r in roles if r not in text])
+
+
+def test_api_reference_lists_every_module(root):
+    from cmrlib.book import api_page
+    assert (root / "book" / "api.md").read_text() == api_page(), "run `python -m cmrlib.book` to rewrite book/api.md"
+
+
+def test_every_chapter_ends_with_exercises(root):
+    """2–4 numbered exercises in a final section, each with a collapsed answer, at least one asking for judgement."""
+    import json
+    import re
+    for p in sorted((root / "notebooks").glob("*.ipynb")):
+        last = "".join(json.loads(p.read_text())["cells"][-1]["source"])
+        assert last.startswith("## Exercises"), p.name
+        items = re.findall(r"^(\d)\. \*\*", last, re.M)
+        assert 2 <= len(items) <= 4 and items == [str(i + 1) for i in range(len(items))], (p.name, items)
+        assert last.count(":class: dropdown") == len(items), p.name
+        assert "**Judgement.**" in last, p.name

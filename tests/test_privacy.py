@@ -1,11 +1,8 @@
 """A small UK Biobank-layout cohort goes through adapter → cache → training run → summary → a chapter rendered
 to HTML; no raw eid may appear in any output (the manifest itself, an input kept with the data, holds the
 paths and is the only file allowed to)."""
-import json
-import os
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 import yaml

@@ -69,6 +69,56 @@ def stage(root: Path, out: Path, params: dict) -> None:
     (out / "_config.yml").write_text(yaml.safe_dump(cfg, sort_keys=False))
 
 
+def library_calls(setup_source: str) -> list[str]:
+    """The ``cmrlib`` names a chapter's setup cell imports (the chapter plumbing of :mod:`cmrlib.chapter` left
+    out), as Sphinx cross-references into the API reference: ``{py:func}`~cmrlib.x.f```."""
+    import importlib
+    import inspect
+    import re
+    joined = re.sub(r"\(([^)]*)\)", lambda m: m.group(1).replace("\n", " "), setup_source)
+    roles = []
+    for line in joined.splitlines():
+        m = re.match(r"from (cmrlib[\w.]*) import (.*)", line)
+        if not m or m.group(1) == "cmrlib.chapter":
+            continue
+        for name in (n.strip() for n in m.group(2).split(",")):
+            mod = importlib.import_module(m.group(1))
+            obj = getattr(mod, name) if hasattr(mod, name) else importlib.import_module(f"{m.group(1)}.{name}")
+            if inspect.ismodule(obj):
+                roles.append(f"{{py:mod}}`{obj.__name__}`")
+            elif callable(obj):
+                roles.append(f"{{py:{'class' if inspect.isclass(obj) else 'func'}}}`~{m.group(1)}.{name}`")
+            else:
+                roles.append(f"{{py:data}}`~{m.group(1)}.{name}`")
+    return roles
+
+
+def tidy_for_reading(path: Path) -> None:
+    """Tags that keep the plumbing out of the rendered page (the notebook's code is unchanged): the default
+    parameters cell is removed and papermill's injected one collapsed (it names the profile that ran); the setup
+    cell's code is collapsed, its output (the profile and environment line) shown; cells that only glue numbers
+    into the prose, and show nothing, are removed."""
+    nb = json.loads(Path(path).read_text())
+    for c in nb["cells"]:
+        if c["cell_type"] != "code":
+            continue
+        tags = c.setdefault("metadata", {}).setdefault("tags", [])
+        src = "".join(c["source"])
+        if "injected-parameters" in tags:
+            new = "hide-cell"
+        elif "parameters" in tags:
+            new = "remove-cell"
+        elif "start(PARAMS)" in src:
+            new = "hide-input"
+        elif "glue(" in src and not c.get("outputs"):
+            new = "remove-cell"
+        else:
+            continue
+        if new not in tags:
+            tags.append(new)
+    Path(path).write_text(json.dumps(nb, indent=1, ensure_ascii=False))
+
+
 def execute(root: Path, params_path: str, out: Path, only: list[str] | None = None, kernel: str = "python3") -> dict:
     import papermill as pm
     times = {}
@@ -83,6 +133,7 @@ def execute(root: Path, params_path: str, out: Path, only: list[str] | None = No
         pm.execute_notebook(str(src), str(dst), parameters={"PARAMS": params_path}, cwd=str(root),
                             kernel_name=kernel, progress_bar=False, log_output=False)
         times[src.stem] = time.perf_counter() - t0
+        tidy_for_reading(dst)
     return times
 
 
@@ -113,3 +164,25 @@ def build(params_path: str, root: str | Path = ".", kernel: str = "python3", onl
     index = out / "_build" / "html" / "index.html"
     print(f"[book] HTML: {index}")
     return index
+
+
+def library_modules() -> list[str]:
+    """Every module of the library, in the order the API reference lists them."""
+    import pkgutil
+
+    import cmrlib
+    return sorted(m.name for m in pkgutil.walk_packages(cmrlib.__path__, "cmrlib."))
+
+
+def api_page() -> str:
+    """The text of ``book/api.md``: one autodoc section per library module."""
+    lines = ["# API reference", "",
+             "The library `cmrlib` holds every computation of the book; the chapters only call it. Each module's",
+             "documentation below is generated from its docstrings.", ""]
+    for m in library_modules():
+        lines += [f"## `{m}`", "", "```{eval-rst}", f".. automodule:: {m}", "   :members:", "```", ""]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":   # python -m cmrlib.book: rewrite book/api.md after adding or removing a module
+    Path("book/api.md").write_text(api_page())

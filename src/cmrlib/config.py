@@ -1,4 +1,4 @@
-"""Parameter profiles (params/*.yaml): loading, validation and the paths they imply.
+"""Parameter profiles (``params/*.yaml``): loading, validation and the paths they imply.
 
 A profile is checked whole at load time, before any cohort or cache is built: every key must be known (a
 misspelt key is an error with a "did you mean" suggestion, never silently ignored), every value of the
@@ -128,6 +128,7 @@ SCHEMA = {
                "second_minority": _str, "second_minority_train": _int(0)},
     "rootcause": {"classifier_steps": _int(1)},
     "convergence": {"steps_factor": _int(1)},
+    "crop": {"buffer_mm": _num(0, lo_open=True)},
 }
 NESTED = {("training", "augment"): AUGMENT, ("transfer", "augment"): AUGMENT}
 

@@ -25,9 +25,9 @@ BUFFER_MM = 9.0        # Lee et al. 2025 §4.7: 5 pixels at UK Biobank's 1.8 mm 
 BUFFER = 5             # pixels, where no spacing is given
 
 
-def buffer_px(spacing_mm: float) -> int:
-    """The buffer in pixels of ``spacing_mm``: 9 mm, rounded up, at least one pixel."""
-    return max(1, math.ceil(BUFFER_MM / float(spacing_mm) - 1e-9))
+def buffer_px(spacing_mm: float, buffer_mm: float = BUFFER_MM) -> int:
+    """The buffer in pixels of ``spacing_mm``: ``buffer_mm`` (9 mm by default), rounded up, at least one pixel."""
+    return max(1, math.ceil(float(buffer_mm) / float(spacing_mm) - 1e-9))
 
 
 @dataclass(frozen=True)
@@ -56,10 +56,11 @@ def box_size(labels, buffer: int = BUFFER) -> tuple[int, int]:
     return int(ext[:, 0].max() + 2 * buffer), int(ext[:, 1].max() + 2 * buffer)
 
 
-def crop_box_size(labels, spacing_mm: float, image_shape) -> tuple[int, int]:
-    """Lee et al. 2025 §4.7's one box size for a set of label stacks: the largest heart plus the 9 mm buffer
-    (:func:`buffer_px`) on each side, capped at the image (``image_shape``: its last two dimensions)."""
-    h, w = box_size(labels, buffer_px(spacing_mm))
+def crop_box_size(labels, spacing_mm: float, image_shape, buffer_mm: float = BUFFER_MM) -> tuple[int, int]:
+    """Lee et al. 2025 §4.7's one box size for a set of label stacks: the largest heart plus the buffer
+    (:func:`buffer_px`, 9 mm by default) on each side, capped at the image (``image_shape``: its last two
+    dimensions)."""
+    h, w = box_size(labels, buffer_px(spacing_mm, buffer_mm))
     H, W = tuple(image_shape)[-2:]
     return min(h, H), min(w, W)
 

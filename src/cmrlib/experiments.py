@@ -10,7 +10,7 @@ import os
 import numpy as np
 import pandas as pd
 
-from .crop import box_for, cascade_predict, crop_box_size, crop_image, crop_to_box, network_size, paste
+from .crop import BUFFER_MM, box_for, cascade_predict, crop_box_size, crop_image, crop_to_box, network_size, paste
 from .losses import make_objective
 from .methods import METHODS, Method, make_sampler, train_config
 from .metrics import volume_metrics
@@ -30,12 +30,13 @@ def segment(model, images: np.ndarray, params: dict) -> np.ndarray:
 
 
 def crop_size(data: Data) -> tuple[int, int]:
-    """The box of Lee et al. 2025, §4.7: the largest training heart plus the buffer (9 mm, the paper's 5 px at 1.8 mm;
-    :func:`cmrlib.crop.buffer_px`) on each side, capped at the image size."""
+    """The box of Lee et al. 2025, §4.7: the largest training heart plus the buffer on each side (the profile's
+    ``crop.buffer_mm``, 9 mm by default: the paper's 5 px at 1.8 mm; :func:`cmrlib.crop.buffer_px`), capped at
+    the image size."""
     train = set(data.ids("train"))
     vols = [int(i) for i in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy())]
     return crop_box_size((data.cache.volume(i)[1] for i in vols), data.cache.volumes.spacing_y.iloc[0],
-                         data.cache.images.shape)
+                         data.cache.images.shape, data.params.get("crop", {}).get("buffer_mm", BUFFER_MM))
 
 
 def crop_input_size(data: Data, size: tuple[int, int] | None = None) -> tuple[int, int]:

@@ -73,6 +73,7 @@ class ReweightedObjective:
     """Group reweighting (Lee et al. 2025 §4.4): each sample's loss times its group's normalised weight ŵ_g.
 
     ``normalise`` chooses what the weighted losses are divided by:
+
     - ``"paper"``: the batch size, with ŵ summing to 1 over groups as Eq. 2 states. The weights are then all
       below 1 (the majority's near 1/n_G·n_min), so the effective learning rate shrinks;
     - ``"batch"``: the sum of the batch's weights, a weighted mean that keeps the loss scale of the baseline.

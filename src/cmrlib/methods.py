@@ -61,8 +61,8 @@ CHAPTERS = {
     "04": ["baseline", "reweighting", "reweighting_weighted_mean"],
     "05": ["baseline", "group_dro"],
     "06": ["baseline", "oversampling_group_dro", "group_dro_reweighting", "oversampling_reweighting"],
-    "07": [f"{m}_crop_gt" for m in PAPER_METHODS],
-    "08": [f"{m}_cascade" for m in PAPER_METHODS],
+    "07": ["baseline", *(f"{m}_crop_gt" for m in PAPER_METHODS)],
+    "08": ["baseline", *(f"{m}_cascade" for m in PAPER_METHODS)],
 }
 # chapter 10's sweeps vary the training set itself; `cmrlib book` runs them (cmrlib.sweeps)
 

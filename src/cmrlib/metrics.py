@@ -4,6 +4,7 @@ DSC and the symmetric Hausdorff distance (HD) are computed on the whole stack of
 image's physical space (slice spacing included), for LVBP (label 1), LVM (2) and RVBP (3).
 
 Empty masks, stated once here and used everywhere:
+
 - structure absent in both prediction and ground truth: DSC 1, HD 0 (nothing to find, nothing found);
 - absent in exactly one of them: DSC 0 and HD equal to the diagonal of the image's physical extent, the
   largest distance the field of view allows. The case stays in every median as a worst case instead of

@@ -129,6 +129,13 @@ def with_training(data: Data, over: dict) -> Data:
     return Data(data.cache, data.subjects, {**data.params, "training": merge_params(data.params["training"], over)})
 
 
+def with_crop(data: Data, buffer_mm: float) -> Data:
+    """The same cache and split with the crop buffer (profile key ``crop.buffer_mm``) set to ``buffer_mm``: the
+    crop experiments trained from it get their own runs (the box size is part of a crop run's key)."""
+    return Data(data.cache, data.subjects, {**data.params, "crop": {**data.params.get("crop", {}),
+                                                                    "buffer_mm": float(buffer_mm)}})
+
+
 def transfer_data(data: Data) -> Data:
     """The synthetic data with the training settings of the model meant for real scans (chapter 12): the
     profile's ``transfer`` section replaces fields of its ``training`` section (typically appearance

@@ -7,7 +7,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from .chapter import MISSING
 from .fairness import fairness_summary
+from .stats import mann_whitney
 from .metrics import subject_scores
 
 
@@ -78,6 +80,13 @@ def load_paper_table(path: str | Path, table: str, method: str) -> pd.DataFrame:
 DEMOGRAPHIC_MEASURES = {"age": "Age (years)", "weight": "Weight (kg)", "height": "Height (cm)", "bmi": "Body Mass Index"}
 
 
+def mean_sd(x) -> str:
+    """``mean (SD)`` to one decimal; the SD shows ``—`` where it is undefined (a single subject)."""
+    x = pd.Series(x, dtype=float)
+    sd = x.std()
+    return f"{x.mean():.1f} ({MISSING if pd.isna(sd) else format(sd, '.1f')})"
+
+
 def demographics_table(subjects: pd.DataFrame, group_col: str, groups, test: str = "t") -> pd.DataFrame:
     """Mean (SD) per group beside the overall values, as the paper's Tables 1–3.
 
@@ -100,7 +109,7 @@ def demographics_table(subjects: pd.DataFrame, group_col: str, groups, test: str
         else:
             index.append(label)
         for name, d in cols.items():
-            cell = f"{d[col].mean():.1f} ({d[col].std():.1f})"
+            cell = mean_sd(d[col])
             if test == "t" and name != "Overall":
                 p = t_test(d[col], subjects[col])
                 pvals[(col, name)] = p

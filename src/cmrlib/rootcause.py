@@ -1,6 +1,7 @@
 """Where does the bias come from? (chapter 11; after Lee et al. 2025a, cited in Lee et al. 2025 §1 and §4.7)
 
 Two probes:
+
 - a protected-group classifier trained on (a) full images, (b) heart crops, (c) images with the heart box
   blanked out. If (c) tells the groups apart, the images carry group information outside the heart; if it
   falls to chance when the synthetic cohort's outside-heart differences are switched off, that information

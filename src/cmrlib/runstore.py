@@ -25,14 +25,16 @@ def run_key(data: Data, name: str, method: Method) -> str:
     """The hash that names an experiment's run folder."""
     cfg = train_config(data.params, method).to_dict()
     cfg["extra"] = {}   # a field TrainConfig no longer has; kept empty in the key so stored runs keep their names
-    return stable_hash([name, method.__dict__, cfg, data.cache.path.name, sorted(data.ids("train")),
-                        postprocessing(data.params)])
+    parts = [name, method.__dict__, cfg, data.cache.path.name, sorted(data.ids("train")), postprocessing(data.params)]
+    if method.crop:     # the box a crop model is trained and tested on (a change of buffer is a new run)
+        from .experiments import crop_size
+        parts.append({"crop_size": list(crop_size(data))})
+    return stable_hash(parts)
 
 
 def run_dir_for(data: Data, name: str, method: Method) -> Path:
     """``runs/<profile>/<name>-<hash>``; see :func:`run_key`."""
     return runs_dir(data.params) / f"{name}-{run_key(data, name, method)}"
-    return runs_dir(data.params) / f"{name}-{key}"
 
 
 def read_metrics(path: Path) -> pd.DataFrame:

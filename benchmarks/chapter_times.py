@@ -1,0 +1,61 @@
+"""Time every chapter of the book for a profile, from an empty run store and again from the filled one.
+
+Runs each notebook with papermill (as ``cmrlib book`` does, without rendering) twice: first with empty data and
+run folders (the cohort, cache and every model are made), then again on what the first pass left (every
+experiment comes from the run store). Writes one row per chapter and pass to
+``benchmarks/results/chapter_times.csv`` (replacing that profile's rows), which the teachers' page reads, and
+prints each chapter's time against the course budget of 15 minutes per chapter and the whole book's against
+120 minutes (ratios > 1 meet them).
+
+    python benchmarks/chapter_times.py params/course.yaml        # about 40 min on 2 cores
+    python benchmarks/chapter_times.py params/smoke.yaml
+"""
+from __future__ import annotations
+
+import argparse
+import datetime
+import os
+import platform
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+OUT = ROOT / "benchmarks" / "results" / "chapter_times.csv"
+CHAPTER_BUDGET_S, BOOK_BUDGET_S = 15 * 60, 120 * 60
+
+
+def main(argv=None) -> None:
+    from cmrlib.book import execute
+    from cmrlib.config import load_params
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("params", help="profile, e.g. params/course.yaml")
+    ap.add_argument("--out", default=str(OUT))
+    a = ap.parse_args(argv)
+    profile = load_params(ROOT / a.params)["profile"]
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="chapter-times-") as tmp:
+        os.environ["CMRLIB_DATA"], os.environ["CMRLIB_RUNS"] = f"{tmp}/data", f"{tmp}/runs"
+        for store in ("empty", "filled"):
+            times = execute(ROOT, a.params, Path(tmp) / f"executed-{store}")
+            for chapter, seconds in times.items():
+                rows.append(dict(profile=profile, store=store, chapter=chapter, seconds=round(seconds, 1)))
+                print(f"[chapter-times] {store:6s} {chapter}: {seconds:7.1f} s "
+                      f"(budget ratio {CHAPTER_BUDGET_S / seconds:.2f})", flush=True)
+    df = pd.DataFrame(rows).assign(cores=os.cpu_count(), machine=platform.machine(),
+                                   date=datetime.date.today().isoformat())
+    for store, d in df.groupby("store", sort=False):
+        total = d.seconds.sum()
+        print(f"[chapter-times] {store} store: whole book {total / 60:.1f} min (budget ratio {BOOK_BUDGET_S / total:.2f})")
+    out = Path(a.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        old = pd.read_csv(out)
+        df = pd.concat([old[old.profile != profile], df], ignore_index=True)
+    df.to_csv(out, index=False)
+    print(f"[chapter-times] wrote {out}")
+
+
+if __name__ == "__main__":
+    main()
