@@ -76,9 +76,10 @@ def test_tidy_for_reading_hides_plumbing_only(tmp_path):
         return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": src, "outputs": list(outputs),
                 "execution_count": 1}
     shown = [{"output_type": "stream", "name": "stdout", "text": "x"}]
+    glued = [{"output_type": "display_data", "metadata": {"scrapbook": {"name": "k"}}, "data": {}}]
     nb = {"cells": [code('PARAMS = "a"', ["parameters"]), code('PARAMS = "b"', ["injected-parameters"]),
-                    code("import x\nparams = start(PARAMS)", outputs=shown), code('glue("k", 1)'),
-                    code('glue("k", 1)\nt', outputs=shown), code("table", outputs=shown),
+                    code("import x\nparams = start(PARAMS)", outputs=shown), code('glue("k", 1)', outputs=glued),
+                    code('glue("k", 1)\nt', outputs=glued + shown), code("table", outputs=shown),
                     {"cell_type": "markdown", "metadata": {}, "source": "text glue("}],
           "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
     path = tmp_path / "nb.ipynb"

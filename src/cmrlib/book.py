@@ -97,7 +97,7 @@ def tidy_for_reading(path: Path) -> None:
     """Tags that keep the plumbing out of the rendered page (the notebook's code is unchanged): the default
     parameters cell is removed and papermill's injected one collapsed (it names the profile that ran); the setup
     cell's code is collapsed, its output (the profile and environment line) shown; cells that only glue numbers
-    into the prose, and show nothing, are removed."""
+    into the prose (their only outputs are glue's hidden ones), and show nothing, are removed."""
     nb = json.loads(Path(path).read_text())
     for c in nb["cells"]:
         if c["cell_type"] != "code":
@@ -110,8 +110,8 @@ def tidy_for_reading(path: Path) -> None:
             new = "remove-cell"
         elif "start(PARAMS)" in src:
             new = "hide-input"
-        elif "glue(" in src and not c.get("outputs"):
-            new = "remove-cell"
+        elif "glue(" in src and all("scrapbook" in o.get("metadata", {}) for o in c.get("outputs", [])):
+            new = "remove-cell"     # only glue's hidden outputs: the numbers still reach the prose
         else:
             continue
         if new not in tags:

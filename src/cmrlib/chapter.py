@@ -69,6 +69,7 @@ def blank_missing_values() -> None:
     if ip is None:
         return
     import pandas as pd
+    pd.set_option("display.max_colwidth", 120)    # table text (topics, factor descriptions) in full
     html = ip.display_formatter.formatters["text/html"]
     html.for_type(pd.DataFrame, frame_html)
 
