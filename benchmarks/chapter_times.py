@@ -32,10 +32,16 @@ def main(argv=None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("params", help="profile, e.g. params/course.yaml")
     ap.add_argument("--out", default=str(OUT))
+    ap.add_argument("--store", help="an empty or new folder to keep the data and runs in (default: a temporary "
+                                    "one, deleted afterwards)")
     a = ap.parse_args(argv)
     profile = load_params(ROOT / a.params)["profile"]
     rows = []
     with tempfile.TemporaryDirectory(prefix="chapter-times-") as tmp:
+        if a.store:
+            if Path(a.store).exists() and any(Path(a.store).iterdir()):
+                raise SystemExit(f"--store {a.store}: not empty; the first pass must start from an empty store")
+            tmp = a.store
         os.environ["CMRLIB_DATA"], os.environ["CMRLIB_RUNS"] = f"{tmp}/data", f"{tmp}/runs"
         for store in ("empty", "filled"):
             times = execute(ROOT, a.params, Path(tmp) / f"executed-{store}")

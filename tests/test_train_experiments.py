@@ -163,3 +163,18 @@ def test_group_weight_log_reads_the_weights_per_step(tmp_path):
         group_weight_log(tmp_path, ["A", "B", "C"])
     (tmp_path / "train_log.csv").write_text("step,lr,loss,group_weights\n1,0.01,0.5,\n")
     assert group_weight_log(tmp_path, ["A", "B"]).empty
+
+
+def test_step_log_writes_each_step_at_flush_only(tmp_path):
+    from cmrlib.train import LOG_HEADER, StepLog
+    path = tmp_path / "train_log.csv"
+    path.write_text(LOG_HEADER)
+    log = StepLog(path)
+    log.add(1, 0.01, torch.tensor(0.5), None)
+    log.add(2, 0.009, torch.tensor(0.25), torch.tensor([0.4, 0.6]))
+    assert path.read_text() == LOG_HEADER            # nothing read back from the device yet
+    log.flush()
+    assert path.read_text().splitlines()[1:] == ["1,0.01,0.5,", "2,0.009,0.25,0.4 0.6"]
+    log.add(3, 0.008, torch.tensor(0.125), None)
+    log.close()
+    assert path.read_text().splitlines()[-1] == "3,0.008,0.125,"

@@ -109,7 +109,8 @@ TRAINING = {
     "network": _choice("unet", "dynunet"), "optimizer": _choice("sgd", "adam"), "channels": _list(_int(1), 2),
     "steps": _int(1), "batch_size": _int(1), "lr": _num(0, lo_open=True), "momentum": _num(0, 1),
     "weight_decay": _num(0), "poly_power": _num(0), "loss": _choice("dice_ce", "ce"), "augment": _augment,
-    "checkpoint_every": _int(1), "seed": _int(0), "amp": _choice("auto", "off"), "dro_loss": _choice("dice_ce", "ce"),
+    "checkpoint_every": _int(1), "seed": _int(0), "amp": _choice("auto", "bf16", "off"), "dro_loss": _choice("dice_ce", "ce"),
+    "compile": _bool,
 }
 SCHEMA = {
     "profile": _str, "meaningful": _bool, "seed": _int(0), "extends": _str, "data_root": _str, "runs_root": _str,

@@ -25,6 +25,8 @@ def run_key(data: Data, name: str, method: Method) -> str:
     """The hash that names an experiment's run folder."""
     cfg = train_config(data.params, method).to_dict()
     cfg["extra"] = {}   # a field TrainConfig no longer has; kept empty in the key so stored runs keep their names
+    if not cfg.get("compile"):  # added later: runs trained in eager mode keep their names
+        cfg.pop("compile", None)
     parts = [name, method.__dict__, cfg, data.cache.path.name, sorted(data.ids("train")), postprocessing(data.params)]
     if method.crop:     # the box a crop model is trained and tested on (a change of buffer is a new run)
         from .experiments import crop_size

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.utils.deterministic
 
 from .augment import DEFAULTS as AUGMENT_DEFAULTS
 from .augment import augment_batch
@@ -40,7 +41,11 @@ class TrainConfig:
     augment: bool | dict = field(default_factory=lambda: dict(AUGMENT_DEFAULTS))
     checkpoint_every: int = 50
     seed: int = 0
-    amp: str = "auto"            # auto: bf16 autocast when CUDA is present
+    amp: str = "auto"            # auto: bf16 autocast when CUDA is present; bf16: on the CPU too; off: never
+    # torch.compile the training forward and backward: on 2 CPU cores about 1.3-1.5x faster per step once
+    # compiled (benchmarks/train_speed.py), ~25 s to compile a new shape the first time (cached on disk after);
+    # the numerics differ from eager mode, so it is part of the run key when on
+    compile: bool = False
 
     def __post_init__(self):
         from .errors import InputError
@@ -75,6 +80,7 @@ def poly_lr(lr0: float, step: int, total: int, power: float = 0.9) -> float:
 
 
 LOG_HEADER = "step,lr,loss,group_weights\n"
+FILL_UNINITIALIZED = False   # True restores PyTorch's default in deterministic mode (benchmarks/train_speed.py)
 
 
 def reset_log(path: Path, step: int) -> None:
@@ -90,6 +96,32 @@ def reset_log(path: Path, step: int) -> None:
     tmp = path.with_suffix(".tmp")
     tmp.write_text(LOG_HEADER + "".join(keep))
     os.replace(tmp, path)
+
+
+class StepLog:
+    """The training log, one row per step (``step,lr,loss,group_weights``). Losses and group weights stay on
+    the device until :meth:`flush`, which reads them back in one transfer: no host synchronisation per step."""
+
+    def __init__(self, path: Path):
+        self.file = open(path, "a")
+        self.rows: list[tuple] = []
+
+    def add(self, step: int, lr: float, loss: torch.Tensor, q: torch.Tensor | None) -> None:
+        self.rows.append((step, lr, loss.detach(), None if q is None else q.detach().clone()))
+
+    def flush(self) -> None:
+        if not self.rows:
+            return
+        losses = torch.stack([r[2] for r in self.rows]).float().cpu().tolist()
+        for (step, lr, _, q), loss in zip(self.rows, losses):
+            qs = " ".join(f"{v:.5g}" for v in q.tolist()) if q is not None else ""
+            self.file.write(f"{step},{lr:.6g},{loss:.6g},{qs}\n")
+        self.file.flush()
+        self.rows = []
+
+    def close(self) -> None:
+        self.flush()
+        self.file.close()
 
 
 def _save_atomic(obj, path: Path) -> None:
@@ -157,12 +189,18 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     dev = pick_device(device)
-    use_amp = dev.type == "cuda" and cfg.amp != "off"
+    use_amp = (dev.type == "cuda" and cfg.amp != "off") or cfg.amp == "bf16"
     if dev.type == "cpu":
         torch.use_deterministic_algorithms(True, warn_only=True)
+        # deterministic mode also fills every new tensor with NaN; no kernel here reads memory it did not
+        # write, so that costs time and changes nothing (the weights are identical, tested)
+        torch.utils.deterministic.fill_uninitialized_memory = FILL_UNINITIALIZED
     torch.manual_seed(cfg.seed)
     model = build_network(cfg.network, cfg.channels).to(dev)
+    if dev.type == "cuda":         # convolutions in bf16 run fastest with channels-last tensors
+        model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
+    forward = torch.compile(model) if cfg.compile else model   # same parameters; the checkpoint saves `model`
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     groups = np.asarray(slice_groups) if slice_groups is not None else np.zeros(len(images), dtype=int)
     sampler = sampler or uniform_sampler(groups)
@@ -179,24 +217,31 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
     ckpt = run_dir / "checkpoint.pt"
     step = resume(ckpt, model, opt, gen, objective, dev)
     reset_log(run_dir / "train_log.csv", step)
-    log = open(run_dir / "train_log.csv", "a")
+    log = StepLog(run_dir / "train_log.csv")
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress, mininterval=2)
     while step < cfg.steps:
         lr = poly_lr(cfg.lr, step, cfg.steps, cfg.poly_power)
         for pg in opt.param_groups:
             pg["lr"] = lr
-        idx_d = sampler.sample(cfg.batch_size, gen).to(dev)
+        idx_d = sampler.sample(cfg.batch_size, gen).to(dev, non_blocking=True)
         x, y = batch(imgs, labs, idx_d, cfg, gen, dev)
-        loss = train_step(model, opt, x, y, lambda ps: objective(ps, slice_gid[idx_d], len(group_names)),
-                          loss_fn, use_amp)
+        if dev.type == "cuda":
+            x = x.contiguous(memory_format=torch.channels_last)
+        try:
+            loss = train_step(forward, opt, x, y, lambda ps: objective(ps, slice_gid[idx_d], len(group_names)),
+                              loss_fn, use_amp)
+        except Exception as exc:
+            if cfg.compile and "dynamo" in type(exc).__module__ + str(type(exc)):
+                raise RuntimeError(f"training.compile: torch.compile failed on this machine ({type(exc).__name__}: "
+                                   f"{str(exc).splitlines()[0][:200]}); it needs a C++ compiler on the CPU. Set "
+                                   "training.compile: false in the profile (such runs get their own keys)") from exc
+            raise
         step += 1
         bar.update(1)
-        q = getattr(getattr(objective, "dro", objective), "q", None)
-        qs = " ".join(f"{v:.5g}" for v in q.tolist()) if q is not None else ""
-        log.write(f"{step},{lr:.6g},{loss.item():.6g},{qs}\n")
+        log.add(step, lr, loss, getattr(getattr(objective, "dro", objective), "q", None))
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or step == stop_at:
-            log.flush()
+            log.flush()     # the one point per checkpoint interval where the host waits for the device
             _save_atomic(dict(model=model.state_dict(), optimizer=opt.state_dict(), generator=gen.get_state(),
                               objective=objective.state_dict(), step=step, config=cfg.to_dict()), ckpt)
         if stop_at is not None and step >= stop_at:

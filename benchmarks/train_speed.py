@@ -1,0 +1,135 @@
+"""Training throughput of the book's loop (:func:`cmrlib.train.train_model`), in training slices per second.
+
+CPU (always): the course profile's network and batch at its image size, on random slices resident in memory,
+threads as torch sets them (one per core). Variants:
+
+- ``reference``: the loop as it was before this benchmark existed (deterministic mode filling every new tensor);
+- ``eager``: today's loop, eager mode;
+- ``compile``: today's loop with ``training.compile: true``;
+- ``compile+bf16``: and ``training.amp: bf16`` (bf16 autocast on the CPU: fast where the CPU has bf16
+  instructions, e.g. AVX-512 BF16 or AMX; the numerics differ from float32).
+
+Each variant trains a warm-up model, then pairs of fresh models of N1 and N2 steps; the per-step time is the
+median of (T2 − T1) / (N2 − N1) and the rest of T1 is the fixed cost (model set-up, compilation when cached). It prints slices/s, the ratio to the reference (target
+≥ 1.5 for the fastest variant), and the time of a course-length model (its profile's steps) for each variant.
+``--concurrent`` also trains two models at once in two processes with one thread each, against one process
+with every thread.
+
+CUDA (when present): the gpu profile's network at 128², bf16, batch as the profile, against the target of
+20,000 slices/s on one H100.
+
+    python benchmarks/train_speed.py [--profile params/course.yaml] [--n1 10] [--n2 40] [--repeats 3] [--concurrent]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+CPU_TARGET_RATIO = 1.5
+GPU_TARGET = 20_000.0
+
+
+def run(cfg_over: dict, steps: int, size: int, device: str | None = None, reference: bool = False) -> float:
+    """Seconds to train one fresh model for ``steps`` steps on random resident slices."""
+    import torch
+
+    from cmrlib import train
+    from cmrlib.train import TrainConfig, train_model
+    train.FILL_UNINITIALIZED = reference
+    rng = np.random.default_rng(0)
+    n = 512
+    images = rng.normal(size=(n, size, size)).astype(np.float16)
+    labels = rng.integers(0, 4, size=(n, size, size)).astype(np.uint8)
+    cfg = TrainConfig(**{**cfg_over, "steps": steps, "checkpoint_every": steps})
+    with tempfile.TemporaryDirectory() as d:
+        t0 = time.perf_counter()
+        train_model(images, labels, cfg, d, device=device, progress=False)
+        if device == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - t0
+
+
+def measure(cfg_over, size, n1, n2, device=None, reference=False, repeats: int = 1) -> dict:
+    """Per-step time as the median over ``repeats`` pairs of runs, after one warm-up run."""
+    first = run(cfg_over, n1, size, device, reference)   # warm-up: first calls, and compilation if not cached
+    pairs = [(run(cfg_over, n1, size, device, reference), run(cfg_over, n2, size, device, reference))
+             for _ in range(repeats)]
+    per_step = max(float(np.median([(t2 - t1) / (n2 - n1) for t1, t2 in pairs])), 1e-9)
+    fixed = float(np.median([max(t1 - n1 * per_step, 0.0) for t1, _ in pairs]))
+    return dict(per_step=per_step, fixed=fixed, first=first, slices_per_s=cfg_over["batch_size"] / per_step)
+
+
+def training_settings(profile: str) -> tuple[dict, int]:
+    from cmrlib.config import load_params
+    from cmrlib.methods import METHODS, train_config
+    p = load_params(ROOT / profile)
+    cfg = train_config(p, METHODS["baseline"]).to_dict()
+    keep = ("network", "optimizer", "channels", "batch_size", "lr", "loss", "augment", "seed")
+    return {k: cfg[k] for k in keep}, int(p["cache"]["size"]), int(p["training"]["steps"])
+
+
+def concurrent(cfg_over, size, steps, threads_each: int) -> float:
+    """Slices per second of two processes training at once, ``threads_each`` threads apiece: each warms up, then
+    times a ``steps``-step model; the two timed runs overlap."""
+    code = ("import sys, json, torch; sys.path.insert(0, %r); torch.set_num_threads(%d); "
+            "from train_speed import run; c = json.loads(sys.argv[1]); run(c, 5, %d); print(run(c, %d, %d))"
+            % (str(Path(__file__).parent), threads_each, size, steps, size))
+    procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg_over)], stdout=subprocess.PIPE, text=True)
+             for _ in range(2)]
+    times = [float(p.communicate()[0].split()[-1]) for p in procs]
+    return 2 * steps * cfg_over["batch_size"] / max(times)
+
+
+def main(argv=None):
+    import torch
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--profile", default="params/course.yaml")
+    ap.add_argument("--gpu-profile", default="params/gpu.yaml")
+    ap.add_argument("--n1", type=int, default=10)
+    ap.add_argument("--n2", type=int, default=40)
+    ap.add_argument("--repeats", type=int, default=3, help="pairs of runs per variant (median)")
+    ap.add_argument("--concurrent", action="store_true")
+    a = ap.parse_args(argv)
+
+    cfg, size, course_steps = training_settings(a.profile)
+    print(f"CPU: {a.profile} network {cfg['network']} {cfg['channels']}, batch {cfg['batch_size']}, {size}², "
+          f"{torch.get_num_threads()} threads")
+    variants = {"reference": (cfg, True), "eager": (cfg, False), "compile": ({**cfg, "compile": True}, False),
+                "compile+bf16": ({**cfg, "compile": True, "amp": "bf16"}, False)}
+    res = {name: measure(c, size, a.n1, a.n2, reference=ref, repeats=a.repeats) for name, (c, ref) in variants.items()}
+    ref = res["reference"]
+    for name, r in res.items():
+        model_s = r["fixed"] + course_steps * r["per_step"]
+        ref_model_s = ref["fixed"] + course_steps * ref["per_step"]
+        print(f"  {name:12s} {r['slices_per_s']:7.1f} slices/s  per step {r['per_step']:.3f} s  fixed {r['fixed']:5.1f} s"
+              f" (first run {r['first']:5.1f} s)"
+              f"  ratio {r['slices_per_s'] / ref['slices_per_s']:.2f}  a {course_steps}-step model {model_s:6.1f} s"
+              f" (ratio {ref_model_s / model_s:.2f})")
+    best = max(r["slices_per_s"] for r in res.values()) / ref["slices_per_s"]
+    print(f"  fastest against the reference: {best:.2f}x (target {CPU_TARGET_RATIO}x: ratio to target "
+          f"{best / CPU_TARGET_RATIO:.2f})")
+    if a.concurrent:
+        n = torch.get_num_threads()
+        one = res["compile"]["slices_per_s"]
+        two = concurrent({**cfg, "compile": True}, size, a.n2, max(1, n // 2))
+        print(f"  two models at once ({max(1, n // 2)} thread(s) each): {two:.1f} slices/s in all, against one model "
+              f"with {n} threads {one:.1f}: speed-up {two / one:.2f}")
+    if torch.cuda.is_available():
+        gcfg, _, _ = training_settings(a.gpu_profile)
+        g = measure(gcfg, 128, 20, 120, device="cuda")
+        print(f"CUDA ({torch.cuda.get_device_name(0)}): {a.gpu_profile} network at 128², bf16, batch "
+              f"{gcfg['batch_size']}: {g['slices_per_s']:.0f} slices/s, ratio to target {g['slices_per_s'] / GPU_TARGET:.2f}")
+    else:
+        print("CUDA: no GPU here; the CUDA path of the loop has not been measured")
+
+
+if __name__ == "__main__":
+    main()
