@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch; set TORCH_SPEC= (empty) to keep a torch you already have.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup book test bench cohort run clean kernel lab check-book
+.PHONY: setup book test bench cohort run clean kernel lab check-book test-slurm
 
 setup: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ kernel: setup
 lab: kernel
 	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_cohort_and_curation.ipynb
 
+# A real single-node Slurm on localhost (needs root): the experiments as Slurm jobs, checked against local ones
+test-slurm: setup
+	bash scripts/slurm-test.sh
+
 # Render the smoke book and open every page in headless Chromium (Debian's chromium + chromium-driver)
 check-book: setup
 	$(BIN)/python scripts/check_book.py --params $(PARAMS)
@@ -48,6 +52,7 @@ check-book: setup
 bench: setup
 	$(BIN)/python benchmarks/eval_speed.py
 	$(BIN)/python benchmarks/cohort_speed.py
+	$(BIN)/python benchmarks/train_speed.py
 
 clean:
 	rm -rf _build runs

@@ -51,9 +51,14 @@ def _run(a):
     from .report import write_summary
     params = load_params(a.params)
     names = chapter_experiments(a.only)          # an unknown chapter is refused before any data is built
+    if a.executor != "sequential":                # one job per experiment; results land in the same store
+        from .cluster import submit
+        t0 = time.perf_counter()
+        submit(a.params, names, a.executor)
+        print(f"[cluster] every job finished after {time.perf_counter() - t0:.1f} s")
     data = prepare_data(params)
     results = {}
-    for name in names:
+    for name in names:                            # after the jobs: every result comes from the store
         t0 = time.perf_counter()
         results[name] = run_experiment(data, name)
         print(f"{name}: {time.perf_counter() - t0:.1f} s")
@@ -95,6 +100,9 @@ def main(argv=None) -> int:
                        help="train and evaluate experiments; writes runs/<profile>/summary.csv")
     r.add_argument("--params", required=True)
     r.add_argument("--only", help="chapter number, e.g. 02 (or 2)")
+    r.add_argument("--executor", choices=("sequential", "local", "slurm"), default="sequential",
+                   help="sequential (default): one after the other in this process; local or slurm: one job per "
+                   "experiment through submitit, as processes here or on a Slurm cluster (profile section 'cluster')")
     r.set_defaults(func=_run)
     b = sub.add_parser("book", parents=[common],
                        help="execute every chapter with papermill and render the HTML book")

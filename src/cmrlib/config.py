@@ -130,6 +130,8 @@ SCHEMA = {
     "rootcause": {"classifier_steps": _int(1)},
     "convergence": {"steps_factor": _int(1)},
     "crop": {"buffer_mm": _num(0, lo_open=True)},
+    "cluster": {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1),
+                "timeout_min": _int(1)},
 }
 NESTED = {("training", "augment"): AUGMENT, ("transfer", "augment"): AUGMENT}
 

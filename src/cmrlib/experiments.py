@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import json
-import os
 
 import numpy as np
 import pandas as pd
@@ -16,7 +15,8 @@ from .methods import METHODS, Method, make_sampler, train_config
 from .metrics import volume_metrics
 from .pipeline import Data, volume_indices
 from .postprocess import postprocess, postprocessing
-from .runstore import read_metrics, run_dir_for
+from .cluster import run_lock
+from .runstore import read_metrics, run_dir_for, write_atomic
 from .train import predict, train_model
 
 
@@ -71,13 +71,15 @@ def trained_model(data: Data, name: str, method: Method | None = None, progress:
     rd.mkdir(parents=True, exist_ok=True)
     cfg = train_config(data.params, method)
     size = crop_size(data) if method.crop == "gt" else None
-    (rd / "config.json").write_text(json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
-                                                "cache": data.cache.path.name, "crop_size": size,
-                                                "crop_input": crop_input_size(data, size) if size else None},
-                                               indent=1, default=str))
-    images, labels, groups = training_arrays(data, size)
-    model = train_model(images, labels, cfg, rd, slice_groups=groups, sampler=make_sampler(method, groups, data.minority),
-                        objective=make_objective(method, groups), progress=progress, desc=name)
+    with run_lock(rd):          # one process trains a run folder at a time (cluster jobs, parallel chapters)
+        write_atomic(rd / "config.json", json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
+                                                     "cache": data.cache.path.name, "crop_size": size,
+                                                     "crop_input": crop_input_size(data, size) if size else None},
+                                                    indent=1, default=str))
+        images, labels, groups = training_arrays(data, size)
+        model = train_model(images, labels, cfg, rd, slice_groups=groups,
+                            sampler=make_sampler(method, groups, data.minority),
+                            objective=make_objective(method, groups), progress=progress, desc=name)
     return model, size
 
 
@@ -109,6 +111,13 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
     out = rd / "metrics.csv"
     if out.exists():
         return read_metrics(out)
+    with run_lock(rd):
+        if out.exists():        # another process finished it while this one waited for the lock
+            return read_metrics(out)
+        return _train_and_evaluate(data, name, method, rd, out, progress)
+
+
+def _train_and_evaluate(data: Data, name: str, method: Method, rd, out, progress: bool) -> pd.DataFrame:
     bs = eval_batch_size(data.params)
     pp = postprocessing(data.params)
     if method.crop == "cascade":
@@ -132,9 +141,7 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
                 return segment(model, img, data.params), True
     df = evaluate(predict_volume, data, progress)
     df["experiment"] = name
-    tmp = out.with_suffix(".tmp")
-    df.to_csv(tmp, index=False)
-    os.replace(tmp, out)
+    write_atomic(out, df.to_csv(index=False))
     return read_metrics(out)
 
 

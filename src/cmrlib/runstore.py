@@ -7,6 +7,7 @@ interrupted one resumes from its checkpoint.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -37,6 +38,15 @@ def run_key(data: Data, name: str, method: Method) -> str:
 def run_dir_for(data: Data, name: str, method: Method) -> Path:
     """``runs/<profile>/<name>-<hash>``; see :func:`run_key`."""
     return runs_dir(data.params) / f"{name}-{run_key(data, name, method)}"
+
+
+def write_atomic(path: Path, text: str) -> None:
+    """Write ``text`` to a file beside ``path``, then rename it into place: a reader sees the old file or the
+    whole new one, never half of it."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text)
+    os.replace(tmp, path)
 
 
 def read_metrics(path: Path) -> pd.DataFrame:

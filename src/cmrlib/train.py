@@ -11,6 +11,8 @@ result bit for bit.
 from __future__ import annotations
 
 import os
+import platform
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -216,6 +218,10 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
 
     ckpt = run_dir / "checkpoint.pt"
     step = resume(ckpt, model, opt, gen, objective, dev)
+    if step < cfg.steps:            # where each start began: a resumed run shows its checkpoint's step
+        with open(run_dir / "events.log", "a") as ev:
+            ev.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} start at step {step} of {cfg.steps} "
+                     f"(pid {os.getpid()}, host {platform.node()})\n")
     reset_log(run_dir / "train_log.csv", step)
     log = StepLog(run_dir / "train_log.csv")
     model.train()

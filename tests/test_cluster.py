@@ -1,0 +1,71 @@
+"""Experiments as jobs: the two waves, the lock per run folder, and a local submitit run into the store."""
+import multiprocessing as mp
+import time
+
+import pytest
+import yaml
+
+from cmrlib.cluster import job_waves, run_lock
+
+
+def test_cascades_wait_for_both_of_their_stages():
+    first, second = job_waves(["baseline", "oversampling_cascade", "group_dro"])
+    assert second == ["oversampling_cascade"]
+    assert first == ["baseline", "oversampling", "oversampling_crop_gt", "group_dro"]
+    assert job_waves(["baseline_cascade"]) == (["baseline", "baseline_crop_gt"], ["baseline_cascade"])
+
+
+def _hold(path, seconds, started):
+    with run_lock(path):
+        started.set()
+        time.sleep(seconds)
+
+
+def test_run_lock_excludes_other_processes_and_is_reentrant(tmp_path):
+    started = mp.Event()
+    child = mp.Process(target=_hold, args=(tmp_path / "run", 1.0, started))
+    child.start()
+    assert started.wait(30)
+    t0 = time.perf_counter()
+    with run_lock(tmp_path / "run"):
+        waited = time.perf_counter() - t0
+        with run_lock(tmp_path / "run"):        # the same process may take it again
+            pass
+    child.join()
+    assert waited > 0.5
+
+
+def test_run_lock_is_released_when_its_holder_dies(tmp_path):
+    started = mp.Event()
+    child = mp.Process(target=_hold, args=(tmp_path / "run", 60.0, started))
+    child.start()
+    assert started.wait(30)
+    child.kill()
+    child.join()
+    t0 = time.perf_counter()
+    with run_lock(tmp_path / "run"):
+        assert time.perf_counter() - t0 < 5
+
+
+def test_local_jobs_fill_the_same_store_as_a_sequential_run(tiny_params, tmp_path, monkeypatch):
+    from cmrlib.cluster import submit
+    from cmrlib.experiments import run_experiment
+    from cmrlib.pipeline import prepare_data
+    params = {k: v for k, v in tiny_params.items() if k != "_path"}
+    params.update(profile="tiny_jobs", runs_root=str(tmp_path / "runs"), cluster={"cpus_per_task": 1, "timeout_min": 10})
+    path = tmp_path / "tiny.yaml"
+    path.write_text(yaml.safe_dump(params))
+    monkeypatch.setenv("CMRLIB_RUNS", str(tmp_path / "runs"))
+    monkeypatch.setenv("CMRLIB_DATA", tiny_params["data_root"])
+    done = submit(str(path), ["baseline_cascade"], "local")
+    assert set(done) == {"baseline", "baseline_crop_gt", "baseline_cascade"}
+    data = prepare_data(params, progress=False)
+    import cmrlib.experiments as ex
+
+    def boom(*a, **k):
+        raise AssertionError("trained again")
+    monkeypatch.setattr(ex, "train_model", boom)       # every result is in the store already
+    for name in done:
+        assert len(run_experiment(data, name, progress=False))
+    with pytest.raises(Exception, match="executor"):
+        submit(str(path), ["baseline"], "cloud")
