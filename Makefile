@@ -7,7 +7,7 @@ BIN    := $(VENV)/bin
 # CPU build of torch; set TORCH_SPEC= (empty) to keep a torch you already have.
 TORCH_SPEC ?= torch==2.13.0
 
-.PHONY: setup book test bench cohort run clean kernel lab check-book test-slurm
+.PHONY: setup book test bench cohort run clean kernel lab check-book test-slurm gpu-quick
 
 setup: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ kernel: setup
 
 lab: kernel
 	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_cohort_and_curation.ipynb
+
+# A first look on a new GPU machine: chapters 01, 02 and 07 with the gpu network on a small cohort
+gpu-quick: setup
+	$(BIN)/cmrlib book --params params/gpu_quick.yaml --only 01 02 07
 
 # A real single-node Slurm on localhost (needs root): the experiments as Slurm jobs, checked against local ones
 test-slurm: setup

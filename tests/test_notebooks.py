@@ -128,3 +128,13 @@ def test_every_chapter_ends_with_exercises(root):
         assert 2 <= len(items) <= 4 and items == [str(i + 1) for i in range(len(items))], (p.name, items)
         assert last.count(":class: dropdown") == len(items), p.name
         assert "**Judgement.**" in last, p.name
+
+
+def test_no_code_cell_over_fifteen_lines(root):
+    """A chapter calls the library; longer code belongs in it."""
+    import json
+    long = [(p.name, i, len("".join(c["source"]).splitlines()))
+            for p in sorted((root / "notebooks").glob("*.ipynb"))
+            for i, c in enumerate(json.loads(p.read_text())["cells"])
+            if c["cell_type"] == "code" and len("".join(c["source"]).splitlines()) > 15]
+    assert not long, long

@@ -1,8 +1,10 @@
 """Sphinx extension: drop repeated script entries from each page.
 
-Under Jupyter Book 1 the read phase runs twice, so sphinx-thebe adds its inline ``const THEBE_JS_URL = ...``
-script twice and every page stops with "Identifier 'THEBE_JS_URL' has already been declared" in the browser's
-console. Each script is kept once, in its first position.
+sphinx-thebe and sphinx-togglebutton add their inline scripts from an event that fires after the HTML builder
+is set up, so each reaches the page twice: once named ``None`` and once ``""``, which Sphinx's own check does not
+take for the same script. Two ``const THEBE_JS_URL = ...`` declarations stop every page with "Identifier
+'THEBE_JS_URL' has already been declared" in the browser's console. Each script is kept once, where it first
+appears.
 """
 
 
