@@ -112,3 +112,17 @@ def test_synthetic_key_follows_the_renderer_code(tiny_params, monkeypatch):
     assert synthetic_key(tiny_params) == k
     monkeypatch.setattr(synthetic, "RENDERER_ID", "edited")
     assert synthetic_key(tiny_params) != k
+
+
+def test_the_order_a_profile_lists_its_groups_in_changes_nothing(tiny_params):
+    from cmrlib.data import synthetic
+    from cmrlib.pipeline import cohort_config, in_group_order, load_spec, prepare_data
+    flipped = {**tiny_params, "cohort": {**tiny_params["cohort"], "internal": dict(reversed(list(tiny_params["cohort"]["internal"].items())))},
+               "curation": {**tiny_params["curation"], "train": dict(reversed(list(tiny_params["curation"]["train"].items())))}}
+    spec = load_spec(tiny_params)
+    a = synthetic.subjects_table(spec, cohort_config(tiny_params))
+    b = synthetic.subjects_table(spec, cohort_config(flipped))
+    assert a.equals(b)
+    assert sorted(prepare_data(tiny_params, progress=False).ids("train")) == \
+        sorted(prepare_data(flipped, progress=False).ids("train"))
+    assert list(in_group_order({"obese": 1, "Black": 2, "White": 3, "not obese": 4})) == ["White", "Black", "not obese", "obese"]

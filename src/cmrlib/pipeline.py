@@ -49,9 +49,22 @@ class Data:
         return self.cache.images[idx], self.cache.labels[idx], groups
 
 
+# The order in which subjects are drawn, group by group (the order every profile lists them in).
+DRAW_ORDER = ("White", "Black", "Mixed", "Asian", "Chinese", "Other")
+
+
+def in_group_order(counts: dict) -> dict:
+    """Counts per group in one fixed order (:data:`DRAW_ORDER`, then any other group alphabetically), whatever
+    order a profile wrote them in. Subjects are drawn group by group, so the order decides who is drawn; without
+    this a profile re-saved with sorted keys would get another cohort and another training set under the same
+    keys (the keys sort the counts)."""
+    rank = {g: i for i, g in enumerate(DRAW_ORDER)}
+    return {g: counts[g] for g in sorted(counts, key=lambda g: (rank.get(g, len(rank)), str(g)))}
+
+
 def cohort_config(params: dict) -> synthetic.CohortConfig:
     c = params["cohort"]
-    return synthetic.CohortConfig(internal=c["internal"], external=c.get("external") or {},
+    return synthetic.CohortConfig(internal=in_group_order(c["internal"]), external=in_group_order(c.get("external") or {}),
                                   grid=synthetic.Grid(c["size"], float(c["spacing_mm"]), c.get("n_slices", 10)),
                                   seed=params["seed"])
 
@@ -102,7 +115,7 @@ def prepare_data(params: dict, progress: bool = True) -> Data:
     site = cur.get("site", "internal")   # train/test come from this site; other sites are external
     if "site" not in cache.subjects or not (cache.subjects["site"] == site).any():
         site = None
-    subjects = split_train_test(cache.subjects, cur["train"], params["seed"], cur.get("group_col", "ethnicity"),
+    subjects = split_train_test(cache.subjects, in_group_order(cur["train"]), params["seed"], cur.get("group_col", "ethnicity"),
                                 site=site, max_minority_share=cur.get("max_minority_share"))
     return Data(cache, subjects, params)
 
