@@ -39,6 +39,7 @@ kernel: setup
 	$(BIN)/python -m ipykernel install --sys-prefix --name cmrlib --display-name "Python (cmrlib)"
 
 lab: kernel
+	$(BIN)/uv pip install -q --compile-bytecode --python $(BIN)/python -e ".[lab]" || $(BIN)/python -m pip install -q -e ".[lab]"
 	$(BIN)/jupyter lab --notebook-dir=. notebooks/01_cohort_and_curation.ipynb
 
 # A first look on a new GPU machine: chapters 01, 02 and 07 with the gpu network on a small cohort
