@@ -81,3 +81,13 @@ def test_change_table_puts_each_methods_change_beside_its_p():
 def test_mean_sd_shows_a_dash_for_one_subject():
     from cmrlib.report import mean_sd
     assert mean_sd([1.0, 3.0]) == "2.0 (1.4)" and mean_sd([54.2]) == "54.2 (—)"
+
+
+def test_gap_interval_is_the_bootstrap_of_the_two_groups():
+    import pandas as pd
+
+    from cmrlib.fairness import gap_interval
+    from cmrlib.stats import bootstrap_gap
+    s = pd.DataFrame({"g": ["A"] * 5 + ["B"] * 4 + ["C"], "dsc": [0.9, 0.8, 0.85, 0.95, 0.88, 0.7, 0.6, 0.75, 0.65, 0.1]})
+    lo, hi = gap_interval(s, "g", "A", "B", seed=3)
+    assert (lo, hi) == bootstrap_gap(s.dsc[:5], s.dsc[5:9], seed=3) and 0 < lo <= hi

@@ -27,13 +27,26 @@ def test_on_real_counts_every_pixel_once(data):
     assert 0.0 <= overall_dsc(scores) <= 1.0
 
 
-def test_transfer_comparison_names_the_profiles_groups(data):
+def on_real_plain(models, data):
+    from cmrlib.realdata import on_real
+    return on_real(models["plain"][1], data, data.params)
+
+
+def test_transfer_comparison_names_the_profiles_groups(data, monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
     from cmrlib.realdata import mid_slices, prediction_grid, transfer_comparison, transfer_models
     models = transfer_models(data)
     assert [d.params["training"]["steps"] for d, _ in models.values()] == [6, 8, 8]
     table, counts = transfer_comparison(models, data, data.params)
+    import cmrlib.realdata as rd
+    plain = on_real_plain(models, data)
+    seen = []
+    real_on = rd.on_real
+    monkeypatch.setattr(rd, "on_real", lambda model, *a, **k: seen.append(model) or real_on(model, *a, **k))
+    again, _ = transfer_comparison(models, data, data.params, {"plain": plain})
+    assert models["plain"][1] not in seen and len(seen) == 2     # the plain model is not segmented again
+    assert again.equals(table)
     assert list(table.index) == ["plain", "plain, as long", "randomised"] and set(counts) == set(models)
     assert {"synthetic test, White", "synthetic test, Black", "synthetic test, gap", "real, all", "real, RVBP"} <= set(table)
     gap = table["synthetic test, White"] - table["synthetic test, Black"]

@@ -81,8 +81,8 @@ def library_calls(setup_source: str) -> list[str]:
         m = re.match(r"from (cmrlib[\w.]*) import (.*)", line)
         if not m or m.group(1) == "cmrlib.chapter":
             continue
+        mod = importlib.import_module(m.group(1))
         for name in (n.strip() for n in m.group(2).split(",")):
-            mod = importlib.import_module(m.group(1))
             obj = getattr(mod, name) if hasattr(mod, name) else importlib.import_module(f"{m.group(1)}.{name}")
             if inspect.ismodule(obj):
                 roles.append(f"{{py:mod}}`{obj.__name__}`")

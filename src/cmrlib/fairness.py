@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .stats import mann_whitney
+from .stats import bootstrap_gap, mann_whitney
 
 
 def group_medians(scores: pd.DataFrame, group_col: str, value: str = "dsc", groups=None) -> pd.Series:
@@ -53,3 +53,12 @@ def fairness_summary(scores: pd.DataFrame, group_col: str, advantaged: str, othe
     return dict(fg=fairness_gap(scores, group_col, advantaged, other),
                 ser=skewed_error_ratio(two, group_col),
                 p=mann_whitney(a, b)[1])
+
+
+def gap_interval(scores: pd.DataFrame, group_col: str, advantaged: str, other: str, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Subject-level percentile bootstrap interval of the fairness gap (:func:`cmrlib.stats.bootstrap_gap` on
+    the two groups' DSC)."""
+    a = scores.loc[scores[group_col] == advantaged, "dsc"]
+    b = scores.loc[scores[group_col] == other, "dsc"]
+    return bootstrap_gap(a, b, seed=seed, level=level)

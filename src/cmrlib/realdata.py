@@ -57,13 +57,16 @@ def transfer_models(syn: Data) -> dict[str, tuple[Data, object]]:
             for name, d in (("plain", syn), ("plain, as long", syn_long), ("randomised", syn_dr))}
 
 
-def transfer_comparison(models: dict[str, tuple[Data, object]], real: Data, params: dict):
+def transfer_comparison(models: dict[str, tuple[Data, object]], real: Data, params: dict,
+                        evaluated: dict[str, tuple[pd.DataFrame, pd.DataFrame]] | None = None):
     """One row per model: median DSC of the profile's majority and minority on the synthetic test set, their
     fairness gap, and the median DSC on the real scans, overall and per structure. Returns the table and each
-    model's confusion counts on the real scans."""
+    model's confusion counts on the real scans. ``evaluated``: models already run through :func:`on_real`
+    (name → its scores and counts), which are not segmented again."""
     rows, counts = {}, {}
+    evaluated = evaluated or {}
     for name, (d, model) in models.items():
-        real_scores, counts[name] = on_real(model, real, params)
+        real_scores, counts[name] = evaluated[name] if name in evaluated else on_real(model, real, params)
         sy = experiment_scores(run_experiment(d, "baseline", progress=False), "test")
         med = sy.groupby(d.group_col).dsc.median()
         rows[name] = {f"synthetic test, {d.advantaged}": med.get(d.advantaged, np.nan),
