@@ -16,6 +16,7 @@ import pytest
 import yaml
 
 from cmrlib import cli, refusals
+from cmrlib.data.curation import CurationError
 from cmrlib.config import ParamsError, load_params
 from cmrlib.data import io
 from cmrlib.data.adapters import AdapterError, acdc, read_key, ukbb
@@ -28,7 +29,8 @@ from cmrlib.train import TrainConfig
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "data_manifest" / "synthetic_cohort.yaml"
 KEY = "a-test-key-of-32-characters-0123"
-ERRORS = {c.__name__: c for c in (io.ImageReadError, ManifestError, AdapterError, ParamsError, SpecError, InputError)}
+ERRORS = {c.__name__: c for c in (io.ImageReadError, ManifestError, AdapterError, ParamsError, SpecError, InputError,
+                                  CurationError)}
 CASES = {}
 
 
@@ -509,6 +511,43 @@ def _(tmp):
 def _(tmp):
     (tmp / "spec.yaml").write_text("factors: [1, 2\nsites: {}\n")
     return lambda: load_spec(tmp / "spec.yaml"), ["spec.yaml", "YAML syntax error", "line"], []
+
+
+# ----------------------------------------------------------------------------------------------- curation
+def _split_subjects(n_black_f: int = 3):
+    rows = [dict(subject_id=f"W{i}", ethnicity="White", sex="MF"[i % 2], site="internal") for i in range(20)]
+    rows += [dict(subject_id=f"B{i}", ethnicity="Black", sex="M", site="internal") for i in range(6)]
+    rows += [dict(subject_id=f"BF{i}", ethnicity="Black", sex="F", site="internal") for i in range(n_black_f)]
+    return pd.DataFrame(rows)
+
+
+@case("split-fractions-sum")
+def _(tmp):
+    from cmrlib.data.curation import split_natural
+    return (lambda: split_natural(_split_subjects(), {"train": 0.8, "val": 0.1, "test": 0.2}, 0),
+            ["sum to 1", "'test': 0.2"], [])
+
+
+@case("balanced-cell-empty")
+def _(tmp):
+    from cmrlib.data.curation import balanced_train, split_natural
+    s = split_natural(_split_subjects(n_black_f=0), {"train": 0.8, "val": 0.1, "test": 0.1}, 0)
+    return lambda: balanced_train(s, 0), ["ethnicity=Black, sex=F: 0"], []
+
+
+@case("group-model-no-training")
+def _(tmp):
+    from cmrlib.groupmodels import group_models
+    from cmrlib.pipeline import Data
+    s = _split_subjects().assign(split="train")
+    return lambda: group_models(Data(None, s, {"curation": {}}), ["White", "Asian"], 2, 2), ["ethnicity=Asian", "0 training"], []
+
+
+@case("group-model-route")
+def _(tmp):
+    from cmrlib.groupmodels import route
+    return (lambda: route(_split_subjects(), "ethnicity", {"White": None}),
+            ["subject B0", "ethnicity='Black'", "groups with models: White"], [])
 
 
 # ----------------------------------------------------------------------------------------------- command line

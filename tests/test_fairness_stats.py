@@ -30,7 +30,14 @@ def test_ser_matches_paper_table4():
 
 def test_group_sd(scores):
     means = [np.mean([0.9, 0.92, 0.94]), np.mean([0.8, 0.85, 0.86]), 0.89]
-    assert group_sd(scores, "g") == pytest.approx(np.std(means))
+    assert group_sd(scores, "g") == pytest.approx(np.std(means, ddof=1))
+
+
+def test_group_sd_matches_the_2021_study_table_2():
+    """Its baseline SD, 3.25, follows from its six group means with divisor G − 1 (G = 6), not G."""
+    means = [93.51, 84.52, 88.90, 85.88, 87.63, 85.66]
+    df = pd.DataFrame({"g": list("abcdef"), "dsc": means})
+    assert group_sd(df, "g") == pytest.approx(3.25, abs=0.005)
 
 
 def test_mann_whitney_matches_scipy_and_detects_shift():

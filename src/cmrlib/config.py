@@ -130,6 +130,9 @@ SCHEMA = {
     "rootcause": {"classifier_steps": _int(1)},
     "convergence": {"steps_factor": _int(1)},
     "crop": {"buffer_mm": _num(0, lo_open=True)},
+    "study2021": {"split": {"train": _num(0, 1), "val": _num(0, 1), "test": _num(0, 1, lo_open=True)},
+                  "finetune_steps": _int(1), "classifier_steps": _int(1), "joint_steps": _int(1),
+                  "meta_weight": _num(0), "classifier_lr": _num(0, lo_open=True), "sex_margin": _num(0, lo_open=True)},
     "cluster": {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1),
                 "timeout_min": _int(1)},
 }

@@ -13,7 +13,7 @@ from .crop import BUFFER_MM, box_for, cascade_predict, crop_box_size, crop_image
 from .losses import make_objective
 from .methods import METHODS, Method, make_sampler, train_config
 from .metrics import volume_metrics
-from .pipeline import Data, volume_indices
+from .pipeline import Data, volume_indices, with_training
 from .postprocess import postprocess, postprocessing
 from .cluster import run_lock
 from .runstore import read_metrics, run_dir_for, write_atomic
@@ -64,8 +64,11 @@ def training_arrays(data: Data, size: tuple[int, int] | None = None):
     return np.concatenate(ims), np.concatenate(labs), np.asarray(gs)
 
 
-def trained_model(data: Data, name: str, method: Method | None = None, progress: bool = True):
-    """The model of an experiment: trained (or resumed) in its run folder, or loaded when finished."""
+def trained_model(data: Data, name: str, method: Method | None = None, progress: bool = True,
+                  init_state: dict | None = None):
+    """The model of an experiment: trained (or resumed) in its run folder, or loaded when finished.
+    ``init_state``: pre-trained weights a new run starts from (name them in ``method.options`` so that the
+    run key tells fine-tuned runs apart)."""
     method = method or METHODS[name]
     rd = run_dir_for(data, name, method)
     rd.mkdir(parents=True, exist_ok=True)
@@ -79,8 +82,18 @@ def trained_model(data: Data, name: str, method: Method | None = None, progress:
         images, labels, groups = training_arrays(data, size)
         model = train_model(images, labels, cfg, rd, slice_groups=groups,
                             sampler=make_sampler(method, groups, data.minority),
-                            objective=make_objective(method, groups), progress=progress, desc=name)
+                            objective=make_objective(method, groups), progress=progress, desc=name,
+                            init_state=init_state)
     return model, size
+
+
+def pretrained(data: Data, steps: int, progress: bool = True):
+    """The baseline trained for ``steps`` steps, the first phase of a two-phase strategy (the 2021 study trains
+    every network for the same total: half on everyone, half in the strategy's own way): (model, run folder
+    name). A two-phase strategy whose phases sum to the profile's ``training.steps`` costs what the baseline does."""
+    d = with_training(data, {"steps": int(steps)})
+    model, _ = trained_model(d, "pretrained", METHODS["baseline"], progress)
+    return model, run_dir_for(d, "pretrained", METHODS["baseline"]).name
 
 
 def evaluate(predict_volume, data: Data, progress: bool = True, splits=("test", "external")) -> pd.DataFrame:
@@ -108,16 +121,25 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
     box and the ground-truth-crop model ``second_stage`` segments it (Lee et al. 2025, Fig. 1)."""
     method = method or METHODS[name]
     rd = run_dir_for(data, name, method)
+    return stored_metrics(rd, lambda: _train_and_evaluate(data, name, method, rd, progress))
+
+
+def stored_metrics(rd, compute) -> pd.DataFrame:
+    """The ``metrics.csv`` of run folder ``rd``; made by ``compute()`` (a per-structure metrics table) and
+    written atomically when absent, one process at a time."""
     out = rd / "metrics.csv"
     if out.exists():
         return read_metrics(out)
+    rd.mkdir(parents=True, exist_ok=True)
     with run_lock(rd):
         if out.exists():        # another process finished it while this one waited for the lock
             return read_metrics(out)
-        return _train_and_evaluate(data, name, method, rd, out, progress)
+        df = compute()
+        write_atomic(out, df.to_csv(index=False))
+        return read_metrics(out)
 
 
-def _train_and_evaluate(data: Data, name: str, method: Method, rd, out, progress: bool) -> pd.DataFrame:
+def _train_and_evaluate(data: Data, name: str, method: Method, rd, progress: bool) -> pd.DataFrame:
     bs = eval_batch_size(data.params)
     pp = postprocessing(data.params)
     if method.crop == "cascade":
@@ -141,8 +163,7 @@ def _train_and_evaluate(data: Data, name: str, method: Method, rd, out, progress
                 return segment(model, img, data.params), True
     df = evaluate(predict_volume, data, progress)
     df["experiment"] = name
-    write_atomic(out, df.to_csv(index=False))
-    return read_metrics(out)
+    return df
 
 
 def box_offsets(data: Data, first_stage: str = "baseline", split: str = "test") -> pd.DataFrame:

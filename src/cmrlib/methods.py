@@ -53,6 +53,8 @@ for _name in list(METHODS):
     METHODS[f"{_name}_crop_gt"] = Method(**{**_m.__dict__, "crop": "gt"})
     METHODS[f"{_name}_cascade"] = Method(crop="cascade", first_stage=_name, second_stage=f"{_name}_crop_gt")
 PAPER_METHODS = ["baseline", "oversampling", "reweighting", "group_dro"]
+# Puyol-Antón et al. 2021, approach 1: every group equally often in each batch (chapter 14; no crop variants)
+METHODS["stratified"] = Method(sampler="stratified")
 
 # which experiments each chapter needs (for `cmrlib run --only NN`)
 CHAPTERS = {

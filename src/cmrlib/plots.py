@@ -79,3 +79,35 @@ def dsc_by_group_panels(scores_by_method: dict[str, pd.DataFrame], group_col: st
         ax.tick_params(axis="x", labelrotation=45)
     fig.tight_layout()
     return fig
+
+
+def share_vs_dsc(table: pd.DataFrame, paper: pd.DataFrame | None = None):
+    """Each group's mean DSC (%) against its share (%) of the training set, labelled by group (the 2021 study's
+    claim that accuracy tracks representation); ``paper``: the study's Avg per group, drawn at our shares."""
+    fig, ax = plt.subplots(figsize=(5.2, 3.4))
+    x, y = table["train share (%)"], table["Avg DSC (%)"]
+    ax.scatter(x, y, color="#1f3b5c", label="ours", zorder=3)
+    for g in table.index:
+        ax.annotate(g, (x[g], y[g]), textcoords="offset points", xytext=(4, 3), fontsize=8)
+    if paper is not None:
+        p = paper.reindex(table.index)
+        ax.scatter(x, p, marker="x", color="#b5502d", label="the study's Avg (at our shares)", zorder=2)
+    ax.set_xscale("log")
+    ax.set_xlabel("share of the training subjects (%)")
+    ax.set_ylabel("mean DSC (%)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def approach_means(table: pd.DataFrame, groups, labels: dict | None = None):
+    """Each approach's mean DSC per group (one line per approach), the 2021 study's Table 2 as a figure:
+    a flat line is a fair model, a high one an accurate model."""
+    fig, ax = plt.subplots(figsize=(6.4, 3.4))
+    groups = [g for g in groups if g in table.columns]
+    for m, row in table.iterrows():
+        ax.plot(groups, row[groups].astype(float), marker="o", label=(labels or {}).get(m, m))
+    ax.set_ylabel("mean DSC")
+    ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
+    fig.tight_layout()
+    return fig

@@ -38,3 +38,35 @@ def bootstrap_gap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95) 
     gaps = np.median(a[ia], axis=1) - np.median(b[ib], axis=1)
     lo, hi = np.quantile(gaps, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
+
+
+def scheffe_vs_total(values, groups) -> dict:
+    """Scheffé's test of each group's mean against the mean of all values (Puyol-Antón et al. 2021, Table 1:
+    each group against the full test set, p < 0.01 with Scheffé's post hoc correction).
+
+    For group g the contrast is ψ = mean_g − mean_all = Σ_i c_i mean_i with c_g = 1 − n_g/N and
+    c_i = −n_i/N otherwise; F = ψ² / (MSW Σ c_i²/n_i) / (k − 1) against F(k − 1, N − k), MSW the one-way ANOVA's
+    within-group mean square. Returns group → p. Written here because scipy and statsmodels offer Scheffé's
+    test only for pairs of groups, not for a group against the whole."""
+    v = np.asarray(values, float)
+    g = np.asarray(groups)
+    names = [x for x in dict.fromkeys(g.tolist())]
+    n = {x: int((g == x).sum()) for x in names}
+    m = {x: float(v[g == x].mean()) for x in names}
+    N, k = len(v), len(names)
+    if k < 2 or N <= k:
+        return {x: float("nan") for x in names}
+    msw = sum(float(((v[g == x] - m[x]) ** 2).sum()) for x in names) / (N - k)
+    grand = float(v.mean())
+    out = {}
+    for x in names:
+        var_factor = (1 - n[x] / N) ** 2 / n[x] + sum(n[y] / N ** 2 for y in names if y != x)
+        f = (m[x] - grand) ** 2 / (msw * var_factor) / (k - 1) if msw > 0 else float("inf")
+        out[x] = float(stats.f.sf(f, k - 1, N - k))
+    return out
+
+
+def spearman(x, y) -> tuple[float, float]:
+    """Spearman's rank correlation and its two-sided p (scipy.stats.spearmanr)."""
+    r = stats.spearmanr(np.asarray(x, float), np.asarray(y, float))
+    return float(r.statistic), float(r.pvalue)

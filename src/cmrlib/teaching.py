@@ -6,12 +6,13 @@ from pathlib import Path
 
 import pandas as pd
 
-# Four 90-minute sessions: what each one is about and which chapters it works through.
+# Five 90-minute sessions: what each one is about and which chapters it works through.
 SESSIONS = [
     ("The bias, and where it comes from", ["01", "02", "11"]),
     ("Generic mitigations: sampling and objectives", ["03", "04", "05", "06"]),
     ("Cropping to the heart", ["07", "08"]),
     ("Beyond one test set: other sites, other mixes, real scans", ["09", "10", "12"]),
+    ("Where it began: six groups and four strategies (the 2021 study)", ["13", "14"]),
 ]
 
 

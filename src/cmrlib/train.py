@@ -181,11 +181,13 @@ def train_step(model, opt, x, y, objective, loss_fn, use_amp: bool) -> torch.Ten
 def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_dir: str | Path,
                 slice_groups=None, sampler: GroupBatchSampler | None = None, objective=None,
                 device: str | None = None, progress: bool = True, stop_at: int | None = None,
-                desc: str = "train") -> torch.nn.Module:
+                desc: str = "train", init_state: dict | None = None) -> torch.nn.Module:
     """Train on slices ``images`` (S, H, W) / ``labels`` (S, H, W) and return the model.
 
     ``slice_groups`` (S,) names each slice's group for samplers and group objectives. A checkpoint in
-    ``run_dir`` is resumed. ``stop_at`` ends the run early after that step (used to test resumption)."""
+    ``run_dir`` is resumed. ``init_state``: the weights a new run starts from (fine-tuning a pre-trained model;
+    a resumed run starts from its checkpoint instead). ``stop_at`` ends the run early after that step (used to
+    test resumption)."""
     from tqdm import tqdm
 
     run_dir = Path(run_dir)
@@ -218,6 +220,8 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
 
     ckpt = run_dir / "checkpoint.pt"
     step = resume(ckpt, model, opt, gen, objective, dev)
+    if step == 0 and init_state is not None:
+        model.load_state_dict(init_state)
     if step < cfg.steps:            # where each start began: a resumed run shows its checkpoint's step
         with open(run_dir / "events.log", "a") as ev:
             ev.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} start at step {step} of {cfg.steps} "

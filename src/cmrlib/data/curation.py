@@ -8,9 +8,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from ..errors import InputError
 
-class CurationError(ValueError):
-    pass
+
+class CurationError(InputError):
+    """A training set that cannot be drawn as asked (an :class:`~cmrlib.errors.InputError`: the message names
+    the group and the count)."""
 
 
 def split_train_test(subjects: pd.DataFrame, train_counts: dict[str, int], seed: int,
@@ -44,3 +47,71 @@ def paper_cohort_counts(scale: float, minimum: int = 1) -> dict[str, int]:
     Lee et al. 2025 Tables 1–2), multiplied by ``scale``."""
     full = {"White": 4221 + 469, "Mixed": 170, "Asian": 387, "Black": 15 + 223, "Chinese": 111, "Other": 182}
     return {g: max(minimum, int(round(n * scale))) for g, n in full.items()}
+
+
+def present_groups(subjects: pd.DataFrame, group_col: str, expected) -> tuple[list, list]:
+    """The expected groups a table has subjects of (in the expected order) and those it lacks; a run goes on
+    with the groups present and names the missing ones."""
+    have = set(subjects[group_col].dropna())
+    return [g for g in expected if g in have], [g for g in expected if g not in have]
+
+
+def split_natural(subjects: pd.DataFrame, fractions: dict, seed: int, group_col: str = "ethnicity",
+                  strata=("sex",), site: str | None = "internal") -> pd.DataFrame:
+    """The 2021 study's split (Puyol-Antón et al. 2021, §4: 4,723 / 590 / 590 subjects): every subject of the
+    site goes to ``train``, ``val`` or ``test`` in the given fractions, so that each keeps the cohort's own
+    group mix; other sites are ``external``.
+
+    The draw is stratified by group and by ``strata`` (sex): in each cell of n subjects, ceil(n × test)
+    go to test (so a group of two or more has a test subject), floor(n × val) to val, the rest to train."""
+    import math
+    for k in ("train", "val", "test"):
+        if k not in fractions:
+            raise CurationError(f"split fractions need train, val and test; got {sorted(fractions)}")
+    total = sum(float(fractions[k]) for k in ("train", "val", "test"))
+    if abs(total - 1) > 1e-6:
+        raise CurationError(f"split fractions must sum to 1, got {total:g} ({fractions})")
+    rng = np.random.default_rng(seed)
+    df = subjects.copy()
+    in_site = np.ones(len(df), bool) if site is None or "site" not in df else (df["site"] == site).to_numpy()
+    df["split"] = np.where(in_site, "train", "external")
+    keys = [group_col, *[s for s in strata if s in df]]
+    for _, cell in df[in_site].groupby(keys, sort=True):
+        idx = rng.permutation(cell.index.to_numpy())
+        n_test = math.ceil(len(idx) * fractions["test"] - 1e-9) if len(idx) > 1 else 0
+        n_val = math.floor(len(idx) * fractions["val"] + 1e-9)
+        df.loc[idx[:n_test], "split"] = "test"
+        df.loc[idx[n_test:n_test + n_val], "split"] = "val"
+    return df
+
+
+def balanced_train(subjects: pd.DataFrame, seed: int, group_col: str = "ethnicity", by: str | None = "sex",
+                   groups=None, minimum: int = 1) -> pd.DataFrame:
+    """The 2021 study's balanced database: the same number of training subjects for every group (the smallest
+    group's count, N = 87 there), also balanced by ``by`` (sex): each group × sex cell keeps as many training
+    subjects as the smallest cell has; the other training subjects become ``unused``. Validation and test
+    subjects are untouched.
+
+    A group (or group × sex cell) with fewer than ``minimum`` training subjects raises an error naming it and
+    its count."""
+    rng = np.random.default_rng(seed)
+    df = subjects.copy()
+    train = df[df.split == "train"]
+    groups = list(groups) if groups is not None else sorted(train[group_col].dropna().unique(), key=str)
+    levels = sorted(train[by].dropna().unique(), key=str) if by else [None]
+    counts = {}
+    for g in groups:
+        for lv in levels:
+            sel = train[group_col] == g
+            if lv is not None:
+                sel &= train[by] == lv
+            counts[(g, lv)] = train.index[sel.to_numpy()]
+    small = {k: len(v) for k, v in counts.items() if len(v) < minimum}
+    if small:
+        names = ", ".join(f"{group_col}={g}" + (f", {by}={lv}" if lv is not None else "") + f": {n}"
+                          for (g, lv), n in small.items())
+        raise CurationError(f"balanced database: fewer than {minimum} training subject(s) in {names}")
+    n = min(len(v) for v in counts.values())
+    keep = np.concatenate([rng.choice(v, size=n, replace=False) for v in counts.values()])
+    df.loc[(df.split == "train") & ~df.index.isin(keep), "split"] = "unused"
+    return df
