@@ -143,6 +143,13 @@ def test_group_table_sd_and_ser_by_hand():
         assert t2.loc["other", f"Δ{k} high"] < 0        # raising every minority group narrows the spread
 
 
+def test_group_table_goes_on_without_a_missing_group():
+    rows = [dict(subject_id=f"{g}{i}", ethnicity=g, dsc=0.8 + 0.01 * i) for g in ("White", "Black", "Asian")
+            for i in range(4)]
+    t2 = group_table({"baseline": pd.DataFrame(rows)}, "ethnicity", ETHNICITIES, n_boot=50)
+    assert [c for c in ETHNICITIES if c in t2.columns] == ["White", "Asian", "Black"]
+
+
 def test_joint_loss_composes_and_the_classifier_sees_two_channels():
     from cmrlib.losses import LOSSES
     from cmrlib.metalearning import classifier_net, joint_loss

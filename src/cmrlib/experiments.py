@@ -140,12 +140,20 @@ def stored_metrics(rd, compute) -> pd.DataFrame:
 
 
 def _train_and_evaluate(data: Data, name: str, method: Method, rd, progress: bool) -> pd.DataFrame:
+    df = evaluate(predictor(data, name, method, progress), data, progress)
+    df["experiment"] = name
+    return df
+
+
+def predictor(data: Data, name: str, method: Method | None = None, progress: bool = True):
+    """``predict_volume(image, label) → (label map, box found)`` of an experiment, its models trained or loaded:
+    full images, ground-truth crops pasted back, or the cascade (see :func:`run_experiment`)."""
+    method = method or METHODS[name]
     bs = eval_batch_size(data.params)
     pp = postprocessing(data.params)
     if method.crop == "cascade":
         full, _ = trained_model(data, method.first_stage, progress=progress)
         second, size = trained_model(data, method.second_stage, progress=progress)
-        rd.mkdir(parents=True, exist_ok=True)
 
         def predict_volume(img, lab):   # the first stage is post-processed too: its mask places the box
             pred, _, found = cascade_predict(lambda x: segment(full, x, data.params), lambda x: predict(second, x, bs),
@@ -161,9 +169,7 @@ def _train_and_evaluate(data: Data, name: str, method: Method, rd, progress: boo
         else:
             def predict_volume(img, lab):
                 return segment(model, img, data.params), True
-    df = evaluate(predict_volume, data, progress)
-    df["experiment"] = name
-    return df
+    return predict_volume
 
 
 def box_offsets(data: Data, first_stage: str = "baseline", split: str = "test") -> pd.DataFrame:

@@ -192,10 +192,8 @@ def share_verdict(table: pd.DataFrame) -> tuple[str, float, float]:
     rho, p = spearman(table["train share (%)"], table["Avg DSC (%)"])
     if rho > 0 and p < 0.05:
         v = "reproduced: groups with a larger training share are segmented better"
-    elif rho > 0:
-        v = "partly reproduced: the order leans that way but is not significant over so few groups"
     else:
-        v = "not reproduced: accuracy does not rise with a group's training share here"
+        v = "not reproduced: no significant rise of accuracy with a group's training share over these groups"
     return v, rho, p
 
 

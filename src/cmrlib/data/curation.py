@@ -115,3 +115,42 @@ def balanced_train(subjects: pd.DataFrame, seed: int, group_col: str = "ethnicit
     keep = np.concatenate([rng.choice(v, size=n, replace=False) for v in counts.values()])
     df.loc[(df.split == "train") & ~df.index.isin(keep), "split"] = "unused"
     return df
+
+
+def _halves(n: int) -> tuple[int, int]:
+    return n - n // 2, n // 2
+
+
+def proportion_split(subjects: pd.DataFrame, attr: str, pair: tuple, share: float, control: str, control_pair: tuple,
+                     n_train: int, n_test: int, seed: int, site: str | None = "internal") -> pd.DataFrame:
+    """One training set of the 2022 study's sweeps (Lee et al. 2022, §2.1): ``n_train`` subjects of which
+    round(share × n_train) have ``attr == pair[0]`` and the rest ``pair[1]``, each half ``control_pair[0]`` and
+    half ``control_pair[1]`` on the ``control`` attribute; and a test set of ``n_test`` subjects, a quarter
+    in each cell of the two attributes, drawn with ``seed`` alone, so it is the same at every ``share`` and never
+    overlaps training. Other subjects of the site are ``unused``; other sites ``external``.
+
+    A cell with too few subjects raises an error naming it and the counts."""
+    if not 0 <= share <= 1:
+        raise CurationError(f"training share of {attr}={pair[0]} must lie in [0, 1], got {share}")
+    df = subjects.copy()
+    in_site = np.ones(len(df), bool) if site is None or "site" not in df else (df["site"] == site).to_numpy()
+    df["split"] = np.where(in_site, "unused", "external")
+    n_first = int(round(share * n_train))
+    want_train = {}
+    for a, n_a in zip(pair, (n_first, n_train - n_first)):
+        for c, n_c in zip(control_pair, _halves(n_a)):
+            want_train[(a, c)] = n_c
+    test_rng = np.random.default_rng([seed, 1])
+    train_rng = np.random.default_rng([seed, 2, int(round(share * 1000))])
+    quarter = [q for q in (n_test // 4 + (1 if k < n_test % 4 else 0) for k in range(4))]
+    for k, (a, c) in enumerate((a, c) for a in pair for c in control_pair):
+        pool = df.index[in_site & (df[attr] == a).to_numpy() & (df[control] == c).to_numpy()].to_numpy()
+        need = quarter[k] + want_train[(a, c)]
+        if need > len(pool):
+            raise CurationError(f"{attr}={a}, {control}={c}: {len(pool)} subjects, {quarter[k]} test and "
+                                f"{want_train[(a, c)]} training subjects needed (share {share:g})")
+        test = test_rng.permutation(pool)[: quarter[k]]
+        rest = np.setdiff1d(pool, test)
+        df.loc[test, "split"] = "test"
+        df.loc[train_rng.choice(rest, size=want_train[(a, c)], replace=False), "split"] = "train"
+    return df

@@ -1,0 +1,116 @@
+"""Clinical measures from label maps, true or predicted (Lee et al. 2022, Fig. 4; chapter 16).
+
+Per subject, from its ED and ES label stacks: LV and RV end-diastolic and end-systolic volumes (ml), their
+ejection fractions (%), and LV mass at ED (g, myocardial volume × 1.05 g/ml). A volume is the voxel count
+times the voxel volume, whose through-plane side is the slice *spacing* (the distance between slice centres),
+not the slice thickness: with gaps between slices the thickness would undercount the volume.
+
+An ejection fraction needs a non-empty end-diastolic volume; where it is empty the EF is NaN and the ``note``
+column says why, instead of a division by zero.
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+MEASURES = ("LVEDV", "LVESV", "LVEF", "LVM", "RVEDV", "RVESV", "RVEF")
+UNITS = {"LVEDV": "ml", "LVESV": "ml", "LVEF": "%", "LVM": "g", "RVEDV": "ml", "RVESV": "ml", "RVEF": "%"}
+MYOCARDIAL_DENSITY = 1.05      # g/ml
+
+
+def voxel_ml(spacing) -> float:
+    """Volume of one voxel in ml from its (slice spacing, row, column) spacing in mm."""
+    return float(np.prod(spacing)) / 1000.0
+
+
+def cardiac_measures(ed: np.ndarray, es: np.ndarray, spacing) -> dict:
+    """The seven measures of :data:`MEASURES` from ED and ES label stacks (0 background, 1 LVBP, 2 LVM, 3 RVBP)
+    on a grid of ``spacing`` mm (slice spacing first), and a ``note`` naming any measure left undefined."""
+    v = voxel_ml(spacing)
+    out = {"LVEDV": (ed == 1).sum() * v, "LVESV": (es == 1).sum() * v, "LVM": (ed == 2).sum() * v * MYOCARDIAL_DENSITY,
+           "RVEDV": (ed == 3).sum() * v, "RVESV": (es == 3).sum() * v}
+    notes = []
+    for side in ("LV", "RV"):
+        edv, esv = out[f"{side}EDV"], out[f"{side}ESV"]
+        if edv > 0:
+            out[f"{side}EF"] = 100.0 * (edv - esv) / edv
+        else:
+            out[f"{side}EF"] = float("nan")
+            notes.append(f"{side}EF undefined: no {side} blood pool at ED")
+    return {**{k: float(out[k]) for k in MEASURES}, "note": "; ".join(notes)}
+
+
+def measures_table(pairs) -> pd.DataFrame:
+    """One row per subject from ``(subject_id, ed_label, es_label, spacing)`` tuples."""
+    return pd.DataFrame([{"subject_id": sid, **cardiac_measures(ed, es, sp)} for sid, ed, es, sp in pairs])
+
+
+def errors(predicted: pd.DataFrame, true: pd.DataFrame, subjects: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Long table of predicted − true per subject and measure, with the mean of the two (for Bland–Altman)
+    and the subject's columns from ``subjects``."""
+    p = predicted.set_index("subject_id")[list(MEASURES)].stack().rename("predicted")
+    t = true.set_index("subject_id")[list(MEASURES)].stack().rename("true")
+    d = pd.concat([p, t], axis=1).dropna().rename_axis(["subject_id", "measure"]).reset_index()
+    d["error"] = d.predicted - d.true
+    d["mean"] = (d.predicted + d.true) / 2
+    return d.merge(subjects, on="subject_id", how="left") if subjects is not None else d
+
+
+def bland_altman(err: pd.DataFrame, group_col: str) -> pd.DataFrame:
+    """Per measure and group: n, bias (mean error) and the 95 % limits of agreement (bias ± 1.96 SD)."""
+    g = err.groupby(["measure", group_col]).error
+    t = pd.DataFrame({"n": g.size(), "bias": g.mean(), "sd": g.std(ddof=1)})
+    t["loa_low"], t["loa_high"] = t.bias - 1.96 * t.sd, t.bias + 1.96 * t.sd
+    return t.reindex(list(MEASURES), level=0)
+
+
+def group_test(err: pd.DataFrame, group_col: str, groups) -> pd.Series:
+    """Per measure, the Kruskal–Wallis p of the error across ``groups`` (the Mann–Whitney U test for two)."""
+    out = {}
+    for m in MEASURES:
+        parts = [err.loc[(err.measure == m) & (err[group_col] == g), "error"].to_numpy() for g in groups]
+        parts = [x for x in parts if len(x)]
+        out[m] = float(stats.kruskal(*parts).pvalue) if len(parts) >= 2 and sum(map(len, parts)) > len(parts) \
+            else float("nan")
+    return pd.Series(out, name="p")
+
+
+def subject_stacks(data, splits=("test", "external")):
+    """Per subject of ``splits`` with both frames: (subject ID, ED volume index, ES volume index)."""
+    from .pipeline import volume_indices
+    vols = data.cache.volumes
+    idx = {}
+    for vi in volume_indices(data, splits):
+        idx.setdefault(vols.subject_id.iloc[int(vi)], {})[vols.frame.iloc[int(vi)]] = int(vi)
+    return [(sid, f["ED"], f["ES"]) for sid, f in idx.items() if "ED" in f and "ES" in f]
+
+
+def true_measures(data, splits=("test", "external")) -> pd.DataFrame:
+    """The measures of the ground-truth labels of every subject of ``splits``."""
+    def pairs():
+        for sid, ed, es in subject_stacks(data, splits):
+            _, led, sp = data.cache.volume(ed)
+            yield sid, led, data.cache.volume(es)[1], sp
+    return measures_table(pairs())
+
+
+def predicted_measures(data, name: str, method=None, splits=("test", "external"), progress: bool = False) -> pd.DataFrame:
+    """The measures of an experiment's predicted labels (its models trained or loaded as
+    :func:`cmrlib.experiments.run_experiment` uses them), kept as ``clinical.csv`` in its run folder."""
+    from .experiments import predictor
+    from .methods import METHODS
+    from .runstore import run_dir_for, write_atomic
+    method = method or METHODS[name]
+    out = run_dir_for(data, name, method) / "clinical.csv"
+    if out.exists():
+        return pd.read_csv(out, dtype={"subject_id": str})
+    predict_volume = predictor(data, name, method, progress)
+
+    def pairs():
+        for sid, ed, es in subject_stacks(data, splits):
+            (img_ed, lab_ed, sp), (img_es, lab_es, _) = data.cache.volume(ed), data.cache.volume(es)
+            yield sid, predict_volume(img_ed, lab_ed)[0], predict_volume(img_es, lab_es)[0], sp
+    out.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(out, measures_table(pairs()).to_csv(index=False))
+    return pd.read_csv(out, dtype={"subject_id": str})
