@@ -550,6 +550,21 @@ def _(tmp):
             ["subject B0", "ethnicity='Black'", "groups with models: White"], [])
 
 
+@case("proportion-cell-small")
+def _(tmp):
+    from cmrlib.data.curation import proportion_split
+    rows = [dict(subject_id=f"{g}{x}{i}", ethnicity=g, sex=x, site="internal") for g in ("White", "Asian")
+            for x in "FM" for i in range(10 if g == "Asian" else 40)]
+    return (lambda: proportion_split(pd.DataFrame(rows), "ethnicity", ("Asian", "White"), 1.0, "sex", ("F", "M"),
+                                     24, 16, 0), ["ethnicity=Asian, sex=F", "10 subjects", "12 training"], [])
+
+
+@case("folds-too-many")
+def _(tmp):
+    from cmrlib.ensemble import fold_of
+    return lambda: fold_of(["a", "b", "c"], 5, 0), ["k = 5", "(3)"], []
+
+
 # ----------------------------------------------------------------------------------------------- command line
 def _cli(*argv):
     return lambda: cli.main(list(argv))

@@ -96,13 +96,14 @@ def true_measures(data, splits=("test", "external")) -> pd.DataFrame:
 
 
 def predicted_measures(data, name: str, method=None, splits=("test", "external"), progress: bool = False) -> pd.DataFrame:
-    """The measures of an experiment's predicted labels (its models trained or loaded as
-    :func:`cmrlib.experiments.run_experiment` uses them), kept as ``clinical.csv`` in its run folder."""
+    """The measures of an experiment's predicted labels on the subjects of ``splits`` (its models trained or
+    loaded as :func:`cmrlib.experiments.run_experiment` uses them), kept as ``clinical-<splits>.csv`` in its run
+    folder. ``method``: the experiment's method where ``name`` is not one of :data:`cmrlib.methods.METHODS`."""
     from .experiments import predictor
     from .methods import METHODS
     from .runstore import run_dir_for, write_atomic
     method = method or METHODS[name]
-    out = run_dir_for(data, name, method) / "clinical.csv"
+    out = run_dir_for(data, name, method) / f"clinical-{'-'.join(splits)}.csv"
     if out.exists():
         return pd.read_csv(out, dtype={"subject_id": str})
     predict_volume = predictor(data, name, method, progress)
@@ -114,3 +115,57 @@ def predicted_measures(data, name: str, method=None, splits=("test", "external")
     out.parent.mkdir(parents=True, exist_ok=True)
     write_atomic(out, measures_table(pairs()).to_csv(index=False))
     return pd.read_csv(out, dtype={"subject_id": str})
+
+
+REFERENCE = "data_manifest/paper_tables/petersen2017_reference.csv"
+
+
+def ef_relevance_threshold(path: str = REFERENCE) -> float:
+    """The EF error (percentage points) this book calls clinically relevant: half the SD of LVEF among healthy
+    UK Biobank participants (Petersen et al. 2017, men and women averaged), a shift that moves a subject half a
+    healthy spread along the normal range."""
+    ref = pd.read_csv(path, comment="#")
+    return float(ref[ref.measure == "lvef_pct"].sd.mean() / 2)
+
+
+def method_errors(data, names, progress: bool = False, splits=("test",), method=None) -> pd.DataFrame:
+    """Errors (predicted − true) per subject and measure for each experiment of ``names`` (column ``method``)
+    on the subjects of ``splits``, with the subjects' columns; ``method`` as :func:`predicted_measures`."""
+    true = true_measures(data, splits)
+    keep = data.subjects[data.subjects.split.isin(splits)]
+    parts = []
+    for n in names:
+        pred = predicted_measures(data, n, method, splits, progress)
+        parts.append(errors(pred[pred.subject_id.isin(keep.subject_id)], true, keep).assign(method=n))
+    return pd.concat(parts, ignore_index=True)
+
+
+def error_summary(err: pd.DataFrame, group_col: str, groups, threshold: float) -> pd.DataFrame:
+    """Per method and measure: each group's mean error, the Kruskal–Wallis (two groups: Mann–Whitney) p between
+    groups, and for the EFs whether any group's mean error exceeds ``threshold`` points."""
+    rows = []
+    for m, d in err.groupby("method", sort=False):
+        means = d.groupby(["measure", group_col]).error.mean().unstack().reindex(columns=list(groups))
+        p = group_test(d, group_col, groups)
+        for meas in MEASURES:
+            if meas not in means.index:
+                continue
+            row = {"method": m, "measure": meas, "unit": UNITS[meas], **means.loc[meas].to_dict(), "p": p[meas]}
+            row["relevant"] = bool(means.loc[meas].abs().max() > threshold) if meas.endswith("EF") else None
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def gap_and_error(err: pd.DataFrame, dsc_gap: dict, group_col: str, advantaged: str, minority: str,
+                  threshold: float) -> pd.DataFrame:
+    """Per method: the DSC gap (``dsc_gap``: method → advantaged − minority median DSC) beside each group's mean
+    LVEF and RVEF error and whether any exceeds ``threshold`` points (:func:`ef_relevance_threshold`)."""
+    rows = []
+    for m, d in err.groupby("method", sort=False):
+        row = {"method": m, "DSC gap": dsc_gap.get(m, np.nan)}
+        for meas in ("LVEF", "RVEF"):
+            for g in (advantaged, minority):
+                row[f"{meas} error, {g}"] = d[(d.measure == meas) & (d[group_col] == g)].error.mean()
+        row["relevant EF error"] = bool(max(abs(v) for k, v in row.items() if "EF error" in k and v == v) > threshold)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")

@@ -133,6 +133,8 @@ SCHEMA = {
     "study2021": {"split": {"train": _num(0, 1), "val": _num(0, 1), "test": _num(0, 1, lo_open=True)},
                   "finetune_steps": _int(1), "classifier_steps": _int(1), "joint_steps": _int(1),
                   "meta_weight": _num(0), "classifier_lr": _num(0, lo_open=True), "sex_margin": _num(0, lo_open=True)},
+    "study2022": {"n_train": _int(4), "n_test": _int(4), "shares": _list(_num(0, 1)), "seeds": _list(_int(0)),
+                  "folds": _int(1), "compare_folds": _int(2), "min_cell": _int(1)},
     "cluster": {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1),
                 "timeout_min": _int(1)},
 }

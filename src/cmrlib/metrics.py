@@ -72,27 +72,28 @@ def subject_scores(per_structure: pd.DataFrame, frames=("ED", "ES")) -> pd.DataF
 
 
 def clinical_volumes(label: np.ndarray, spacing) -> dict:
-    """LV blood pool volume (ml), RV blood pool volume (ml) and LV mass (g, myocardium × 1.05 g/ml)."""
-    voxel_ml = float(np.prod(spacing)) / 1000.0
-    return dict(lv_ml=float((label == 1).sum() * voxel_ml), rv_ml=float((label == 3).sum() * voxel_ml),
-                lvm_g=float((label == 2).sum() * voxel_ml * 1.05))
+    """LV blood pool volume (ml), RV blood pool volume (ml) and LV mass (g, myocardium × 1.05 g/ml) of one stack."""
+    from .clinical import MYOCARDIAL_DENSITY, voxel_ml
+    v = voxel_ml(spacing)
+    return dict(lv_ml=float((label == 1).sum() * v), rv_ml=float((label == 3).sum() * v),
+                lvm_g=float((label == 2).sum() * v * MYOCARDIAL_DENSITY))
 
 
 def clinical_table(cache, subjects: pd.DataFrame | None = None) -> pd.DataFrame:
-    """Per subject from the cached labels: LVEDV and LVESV (ml), LVEF (%), LV mass at ED (g) and, where height
-    and weight are known, LV mass indexed to body surface area (g/m², Mosteller BSA). Chapter 01 compares these
-    with published normal ranges."""
-    rows = {}
+    """Per subject from the cached labels (:func:`cmrlib.clinical.cardiac_measures`): LVEDV and LVESV (ml),
+    LVEF (%), LV mass at ED (g) and, where height and weight are known, LV mass indexed to body surface area
+    (g/m², Mosteller BSA). Chapter 01 compares these with published normal ranges."""
+    from .clinical import cardiac_measures
+    stacks = {}
     for i, v in cache.volumes.iterrows():
-        _, lab, sp = cache.volume(i)
-        rows.setdefault(v.subject_id, {})[v.frame] = clinical_volumes(lab, sp)
+        stacks.setdefault(v.subject_id, {})[v.frame] = i
     out = []
-    for sid, fr in rows.items():
+    for sid, fr in stacks.items():
         if "ED" not in fr or "ES" not in fr:
             continue
-        edv, esv = fr["ED"]["lv_ml"], fr["ES"]["lv_ml"]
-        out.append(dict(subject_id=sid, lvedv_ml=edv, lvesv_ml=esv, lvef_pct=100 * (edv - esv) / edv if edv else np.nan,
-                        lvm_g=fr["ED"]["lvm_g"]))
+        _, ed, sp = cache.volume(fr["ED"])
+        m = cardiac_measures(ed, cache.volume(fr["ES"])[1], sp)
+        out.append(dict(subject_id=sid, lvedv_ml=m["LVEDV"], lvesv_ml=m["LVESV"], lvef_pct=m["LVEF"], lvm_g=m["LVM"]))
     df = pd.DataFrame(out)
     if subjects is not None:
         df = df.merge(subjects, on="subject_id", how="left")

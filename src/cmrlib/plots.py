@@ -111,3 +111,63 @@ def approach_means(table: pd.DataFrame, groups, labels: dict | None = None):
     ax.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.0, 0.5))
     fig.tight_layout()
     return fig
+
+
+def bland_altman_panels(err: pd.DataFrame, group_col: str, groups, measure: str, methods, unit: str = ""):
+    """One Bland–Altman panel per method for one measure: error (predicted − true) against the mean of the two,
+    points and bias line coloured by group, dashed limits of agreement (bias ± 1.96 SD) per group."""
+    methods = list(methods)
+    fig, axes = plt.subplots(1, len(methods), figsize=(3.6 * len(methods), 3.2), sharey=True, squeeze=False)
+    colours = dict(zip(groups, sns.color_palette("deep", len(groups))))
+    for ax, m in zip(axes[0], methods):
+        d = err[(err.method == m) & (err.measure == measure)]
+        for g in groups:
+            e = d[d[group_col] == g]
+            if e.empty:
+                continue
+            ax.scatter(e["mean"], e.error, s=9, alpha=0.6, color=colours[g], label=str(g))
+            bias, sd = e.error.mean(), e.error.std(ddof=1)
+            ax.axhline(bias, color=colours[g], lw=1.2)
+            for s in (-1.96, 1.96):
+                ax.axhline(bias + s * (sd if sd == sd else 0), color=colours[g], lw=0.8, ls="--")
+        ax.axhline(0, color="k", lw=0.6)
+        ax.set_title(m.replace("_", " "), fontsize=9)
+        ax.set_xlabel(f"mean of predicted and true {measure} {unit}".strip())
+    axes[0, 0].set_ylabel(f"predicted − true {measure} {unit}".strip())
+    axes[0, 0].legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def sweep_lines(table: pd.DataFrame, names, title: str = "", ax=None):
+    """Median DSC against the first group's training share, one line per group and one for all test subjects,
+    with the seed range as a band where there are several seeds (the 2022 study's Fig. 2)."""
+    if ax is None:
+        _, ax = plt.subplots(figsize=(4.2, 3.2))
+    for col in [*names, "All"]:
+        ax.plot(table["share (%)"], table[col], marker="o", label=col, ls="--" if col == "All" else "-")
+        rng = table.get(f"{col} seed range")
+        if rng is not None and rng.notna().any():
+            ax.fill_between(table["share (%)"], table[col] - rng / 2, table[col] + rng / 2, alpha=0.2)
+    ax.set_xlabel(f"{list(names)[0]} share of training (%)")
+    ax.set_ylabel("median DSC")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7)
+    return ax
+
+
+def structure_sweeps(table: pd.DataFrame):
+    """A grid of median DSC against training share: one row per structure, one column per experiment, one line
+    per protected group (the 2022 study's Fig. 3)."""
+    exps, structs = sorted(table.exp.unique()), list(dict.fromkeys(table.structure))
+    fig, axes = plt.subplots(len(structs), len(exps), figsize=(3.3 * len(exps), 2.4 * len(structs)), squeeze=False,
+                             sharex=True)
+    for j, exp in enumerate(exps):
+        for i, s in enumerate(structs):
+            d = table[(table.exp == exp) & (table.structure == s)]
+            sns.lineplot(data=d, x=100 * d.share, y="dsc", hue="group", marker="o", ax=axes[i, j], legend=i == 0)
+            axes[i, j].set_title(f"Experiment {exp}, {s}", fontsize=8)
+            axes[i, j].set_xlabel("first group's training share (%)" if i == len(structs) - 1 else "")
+            axes[i, j].set_ylabel("median DSC" if j == 0 else "")
+    fig.tight_layout()
+    return fig

@@ -121,3 +121,18 @@ def prediction_grid(real: Data, models: dict[str, object], params: dict, n: int 
             ax.set_title(f"{real.cache.volumes.subject_id[vi]}, {name}", fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def acdc_data(params: dict, acdc_dir: str | None = None, progress: bool = False) -> Data | None:
+    """Chapter 12's real-data split of ACDC (obesity the protected attribute: 60 non-obese and 2 obese training
+    patients), or None where no ACDC folder is found (:func:`cmrlib.data.adapters.acdc.find_root`)."""
+    from .data.adapters import acdc
+    from .pipeline import prepare_data, real_data_params
+    root = acdc.find_root(acdc_dir or None)
+    if root is None:
+        return None
+    manifest = f"{params['data_root']}/acdc/manifest.csv"
+    acdc.build_manifest(root, manifest)
+    rp = real_data_params(params, manifest, "obesity", "not obese", "obese", train={"not obese": 60, "obese": 2},
+                          name="acdc")
+    return prepare_data(rp, progress=progress)

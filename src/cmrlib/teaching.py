@@ -6,13 +6,14 @@ from pathlib import Path
 
 import pandas as pd
 
-# Five 90-minute sessions: what each one is about and which chapters it works through.
+# Six 90-minute sessions: what each one is about and which chapters it works through.
 SESSIONS = [
     ("The bias, and where it comes from", ["01", "02", "11"]),
     ("Generic mitigations: sampling and objectives", ["03", "04", "05", "06"]),
     ("Cropping to the heart", ["07", "08"]),
     ("Beyond one test set: other sites, other mixes, real scans", ["09", "10", "12"]),
     ("Where it began: six groups and four strategies (the 2021 study)", ["13", "14"]),
+    ("Imbalance by design, and what it does to clinical measures (the 2022 study)", ["15", "16"]),
 ]
 
 
