@@ -128,3 +128,15 @@ def test_an_ensemble_of_identical_models_equals_one_model():
     x = np.random.default_rng(0).random((3, 32, 32)).astype(np.float32)
     params = {"evaluation": {"batch_size": 2}}
     assert np.array_equal(segment_ensemble([m, m, m], x, params), segment(m, x, params))
+
+
+def test_a_shared_ef_error_is_not_a_group_difference():
+    from cmrlib.clinical import gap_and_error
+    rows = []
+    for m, (w, b) in {"same": (-5.0, -5.0), "apart": (-1.0, -6.0)}.items():
+        for g, e in (("White", w), ("Black", b)):
+            for meas in ("LVEF", "RVEF"):
+                rows.append(dict(method=m, measure=meas, ethnicity=g, error=e))
+    t = gap_and_error(pd.DataFrame(rows), {"same": 0.0, "apart": 0.05}, "ethnicity", "White", "Black", 2.5)
+    assert not t.loc["same", "relevant EF difference"] and t.loc["apart", "relevant EF difference"]
+    assert t.loc["apart", "LVEF difference"] == pytest.approx(-5.0)

@@ -159,13 +159,18 @@ def error_summary(err: pd.DataFrame, group_col: str, groups, threshold: float) -
 def gap_and_error(err: pd.DataFrame, dsc_gap: dict, group_col: str, advantaged: str, minority: str,
                   threshold: float) -> pd.DataFrame:
     """Per method: the DSC gap (``dsc_gap``: method → advantaged − minority median DSC) beside each group's mean
-    LVEF and RVEF error and whether any exceeds ``threshold`` points (:func:`ef_relevance_threshold`)."""
+    LVEF and RVEF error, the difference of the two groups' mean errors, and whether that difference exceeds
+    ``threshold`` points (:func:`ef_relevance_threshold`) for either EF: an error both groups share is a matter
+    of accuracy, one that differs between them a matter of fairness."""
     rows = []
     for m, d in err.groupby("method", sort=False):
         row = {"method": m, "DSC gap": dsc_gap.get(m, np.nan)}
+        diffs = []
         for meas in ("LVEF", "RVEF"):
             for g in (advantaged, minority):
                 row[f"{meas} error, {g}"] = d[(d.measure == meas) & (d[group_col] == g)].error.mean()
-        row["relevant EF error"] = bool(max(abs(v) for k, v in row.items() if "EF error" in k and v == v) > threshold)
+            row[f"{meas} difference"] = row[f"{meas} error, {minority}"] - row[f"{meas} error, {advantaged}"]
+            diffs.append(abs(row[f"{meas} difference"]))
+        row["relevant EF difference"] = bool(np.nanmax(diffs) > threshold) if not np.all(np.isnan(diffs)) else False
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")

@@ -198,12 +198,14 @@ def point_errors(data: Data, exp: int, share: float, seed: int, progress: bool =
         exp=exp, share=share, seed=seed)
 
 
-def ensemble_comparison(data: Data, exp: int = 2, share: float = 0.5, progress: bool = False) -> pd.DataFrame:
-    """One point of an experiment as a single model and as a ``compare_folds``-fold ensemble: median DSC per
-    group, the gap between them, and its bootstrap interval."""
+def ensemble_comparison(data: Data, exp: int = 2, share: float | None = None, progress: bool = False) -> pd.DataFrame:
+    """One point of an experiment (by default the middle of the profile's shares) as a single model and as a
+    ``compare_folds``-fold ensemble: median DSC per group, the gap between them, and its bootstrap interval;
+    the share as ``attrs["share"]``."""
     from .ensemble import run_ensemble
     from .stats import bootstrap_gap
     e, s = EXPERIMENTS[exp], settings(data.params)
+    share = s["shares"][len(s["shares"]) // 2] if share is None else share
     d = with_training(point_data(data, exp, share), {"seed": s["seeds"][0]})
     runs = {"single model": run_experiment(d, point_name(exp, share), METHODS["baseline"], progress),
             f"{s['compare_folds']}-fold ensemble": run_ensemble(d, point_name(exp, share), s["compare_folds"], progress)}
@@ -214,7 +216,9 @@ def ensemble_comparison(data: Data, exp: int = 2, share: float = 0.5, progress: 
         lo, hi = bootstrap_gap(b, a, seed=data.params["seed"])
         rows.append({"model": label, e["names"][0]: a.median(), e["names"][1]: b.median(),
                      "gap": b.median() - a.median(), "gap low": lo, "gap high": hi})
-    return pd.DataFrame(rows).set_index("model")
+    out = pd.DataFrame(rows).set_index("model")
+    out.attrs["share"] = share
+    return out
 
 
 def design_table(data: Data) -> pd.DataFrame:
