@@ -92,7 +92,11 @@ def prepare_cohort(params: dict, progress: bool = True) -> Path:
     if src != "synthetic":
         return Path(src)
     out = Path(params["data_root"]) / "synthetic" / synthetic_key(params)
-    return synthetic.write_cohort(load_spec(params), cohort_config(params), out, progress=progress)
+    if (out / "manifest.csv").exists():
+        return out / "manifest.csv"
+    from .cluster import run_lock
+    with run_lock(out.with_name(out.name + ".lock")):     # chapters run side by side write the cohort once
+        return synthetic.write_cohort(load_spec(params), cohort_config(params), out, progress=progress)
 
 
 def prepare_data(params: dict, progress: bool = True) -> Data:

@@ -131,8 +131,12 @@ def acdc_data(params: dict, acdc_dir: str | None = None, progress: bool = False)
     root = acdc.find_root(acdc_dir or None)
     if root is None:
         return None
+    from pathlib import Path
+
+    from .cluster import run_lock
     manifest = f"{params['data_root']}/acdc/manifest.csv"
-    acdc.build_manifest(root, manifest)
+    with run_lock(Path(params["data_root"]) / "acdc.lock"):    # chapters run side by side write it once
+        acdc.build_manifest(root, manifest)
     rp = real_data_params(params, manifest, "obesity", "not obese", "obese", train={"not obese": 60, "obese": 2},
                           name="acdc")
     return prepare_data(rp, progress=progress)

@@ -143,6 +143,14 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
     if (final / "slices.npz").exists():
         return load_cache(final)
     root.mkdir(parents=True, exist_ok=True)
+    from ..cluster import run_lock
+    with run_lock(root / f".lock-{key}"):     # chapters run side by side build each cache once
+        if (final / "slices.npz").exists():
+            return load_cache(final)
+        return _build_cache(volumes, subjects, key, root, final, prep, total, progress)
+
+
+def _build_cache(volumes, subjects, key, root, final, prep, total, progress) -> Cache:
     clean_partials(root)
     from tqdm import tqdm
     imgs, labs, rows = [], [], []
