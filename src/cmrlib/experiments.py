@@ -121,7 +121,7 @@ def run_experiment(data: Data, name: str, method: Method | None = None, progress
     box and the ground-truth-crop model ``second_stage`` segments it (Lee et al. 2025, Fig. 1)."""
     method = method or METHODS[name]
     rd = run_dir_for(data, name, method)
-    return stored_metrics(rd, lambda: _train_and_evaluate(data, name, method, rd, progress))
+    return stored_metrics(rd, lambda: _train_and_evaluate(data, name, method, progress))
 
 
 def stored_metrics(rd, compute) -> pd.DataFrame:
@@ -139,7 +139,7 @@ def stored_metrics(rd, compute) -> pd.DataFrame:
         return read_metrics(out)
 
 
-def _train_and_evaluate(data: Data, name: str, method: Method, rd, progress: bool) -> pd.DataFrame:
+def _train_and_evaluate(data: Data, name: str, method: Method, progress: bool) -> pd.DataFrame:
     df = evaluate(predictor(data, name, method, progress), data, progress)
     df["experiment"] = name
     return df

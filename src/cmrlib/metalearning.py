@@ -29,7 +29,7 @@ from .methods import METHODS, train_config
 from .pipeline import Data, volume_indices
 from .runstore import write_atomic
 from .sampling import stratified_sampler, uniform_sampler
-from .train import StepLog, batch, poly_lr, reset_log
+from .train import StepLog, _save_atomic, batch, poly_lr, reset_log
 
 
 def classifier_net(n_groups: int, in_channels: int = 2) -> torch.nn.Module:
@@ -92,10 +92,8 @@ def _loop(run_dir, nets: dict, steps: int, lr: float, seed: int, step_loss, chec
         log.add(step, lr_t, loss, None)
         if step % checkpoint_every == 0 or step == steps or step == stop_at:
             log.flush()
-            tmp = ckpt.with_suffix(".tmp")
-            torch.save({**{k: n.state_dict() for k, n in nets.items()}, "optimizer": opt.state_dict(),
-                        "generator": gen.get_state(), "step": step}, tmp)
-            tmp.replace(ckpt)
+            _save_atomic({**{k: n.state_dict() for k, n in nets.items()}, "optimizer": opt.state_dict(),
+                          "generator": gen.get_state(), "step": step}, ckpt)
         if stop_at is not None and step >= stop_at:
             break
     bar.close()

@@ -81,10 +81,6 @@ def sweep(data: Data, experiments=(1, 2, 3), progress: bool = False) -> pd.DataF
     return out
 
 
-def _group_col(exp: int) -> str:
-    return EXPERIMENTS[exp]["attr"]
-
-
 def table2(scores: pd.DataFrame) -> pd.DataFrame:
     """Table 2: per experiment and training share, the median DSC of each protected group and of all test
     subjects (the median over seeds of each seed's median), with the range over seeds."""
