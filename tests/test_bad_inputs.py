@@ -565,6 +565,43 @@ def _(tmp):
     return lambda: fold_of(["a", "b", "c"], 5, 0), ["k = 5", "(3)"], []
 
 
+# ----------------------------------------------------------------------------------------------- generative
+class _Params:
+    """The little of a Data object that the synthesis switches read."""
+    def __init__(self, tmp, counts=(480,)):
+        self.params = {"generative": {"counts": list(counts)}, "runs_root": str(tmp / "runs"), "profile": "t",
+                       "seed": 0}
+        self.minority = "Black"
+
+
+@case("generative-size-stride")
+def _(tmp):
+    from cmrlib.generative import GenConfig
+    return lambda: GenConfig(size=18, channels=(16, 32, 64)), ["generative.size", "18", "4"], []
+
+
+@case("generative-missing-group")
+def _(tmp):
+    from cmrlib.generative import Generator
+    g = Generator(model=None, cfg=None, classes=[("White", "F"), ("White", "M")], window=(0.0, 1.0))
+    return lambda: g.class_for("Black", "F"), ["Black", "('White', 'F')"], []
+
+
+@case("synthetic-count-too-large")
+def _(tmp):
+    from cmrlib.synthesis import synthetic_method
+    return lambda: synthetic_method(_Params(tmp), 600), ["600", "480"], []
+
+
+@case("synthetic-set-missing")
+def _(tmp):
+    import numpy as np
+    from cmrlib.synthesis import add_synthetic
+    z = np.zeros((1, 4, 4), np.float32)
+    return (lambda: add_synthetic(_Params(tmp), {"synthetic": "synthetic-abc", "n": 2}, z, z.astype(np.uint8), ["White"]),
+            ["synthetic-abc", "samples.npz", "not found"], [])
+
+
 # ----------------------------------------------------------------------------------------------- command line
 def _cli(*argv):
     return lambda: cli.main(list(argv))

@@ -98,3 +98,51 @@ def test_gap_interval_is_the_bootstrap_of_the_two_groups():
     s = pd.DataFrame({"g": ["A"] * 5 + ["B"] * 4 + ["C"], "dsc": [0.9, 0.8, 0.85, 0.95, 0.88, 0.7, 0.6, 0.75, 0.65, 0.1]})
     lo, hi = gap_interval(s, "g", "A", "B", seed=3)
     assert (lo, hi) == bootstrap_gap(s.dsc[:5], s.dsc[5:9], seed=3) and 0 < lo <= hi
+
+
+def test_median_table_changes_are_paired_and_intervals_cover_the_point():
+    from cmrlib.fairness import median_table
+    rng = np.random.default_rng(0)
+    ids = [f"s{i}" for i in range(60)]
+    groups = ["White"] * 30 + ["Black"] * 30
+    base = pd.DataFrame({"subject_id": ids, "ethnicity": groups,
+                         "dsc": np.r_[rng.normal(0.9, 0.02, 30), rng.normal(0.8, 0.02, 30)]})
+    better = base.assign(dsc=base.dsc + np.where(base.ethnicity == "Black", 0.05, 0.0))
+    same = base.copy()
+    t = median_table({"baseline": base, "better": better, "same": same}, "ethnicity", "White", "Black",
+                     references=("baseline",), n_boot=500)
+    assert t.loc["baseline", "FG"] == pytest.approx(base[base.ethnicity == "White"].dsc.median()
+                                                    - base[base.ethnicity == "Black"].dsc.median())
+    for m in t.index:
+        assert t.loc[m, "FG low"] <= t.loc[m, "FG"] <= t.loc[m, "FG high"]
+        assert t.loc[m, "SER low"] <= t.loc[m, "SER"] <= t.loc[m, "SER high"]
+    assert t.loc["better", "ΔFG vs baseline"] == pytest.approx(-0.05)
+    # the same subjects shifted by a constant: the paired interval is a point, an unpaired one would not be
+    assert t.loc["better", "ΔFG vs baseline low"] == pytest.approx(-0.05)
+    assert t.loc["better", "ΔFG vs baseline high"] == pytest.approx(-0.05)
+    assert t.loc["same", "ΔFG vs baseline low"] == t.loc["same", "ΔFG vs baseline high"] == 0
+    assert np.isnan(t.loc["baseline"].get("ΔFG vs baseline", np.nan))
+
+
+def test_synthesis_verdicts_on_hand_made_tables(monkeypatch):
+    from types import SimpleNamespace
+    from cmrlib import synthesis
+
+    def table(lo, hi, gain_lo, gain_hi, fg0=0.1):
+        row = {"FG": fg0 + (lo + hi) / 2, "ΔFG vs baseline low": lo, "ΔFG vs baseline high": hi,
+               "ΔFG vs oversampling low": lo, "ΔFG vs oversampling high": hi, "ΔFG vs ctrl low": lo,
+               "ΔFG vs ctrl high": hi, "ΔBlack vs baseline low": gain_lo, "ΔBlack vs baseline high": gain_hi,
+               "ΔBlack vs oversampling low": gain_lo, "ΔBlack vs oversampling high": gain_hi}
+        return pd.DataFrame([{"FG": fg0}, row], index=["baseline", "best"])
+    data = SimpleNamespace(minority="Black")
+    monkeypatch.setattr(synthesis, "headline", lambda d: "best")
+    monkeypatch.setattr(synthesis, "control", lambda d: "ctrl")
+    v = synthesis.verdicts(table(-0.05, -0.01, 0.01, 0.05), data)
+    assert v["vs_baseline"].startswith("narrows") and v["minority_gain"].startswith("reproduced")
+    assert v["disparity_reduction"].startswith("reproduced")
+    v = synthesis.verdicts(table(0.01, 0.03, -0.05, -0.01), data)
+    assert v["vs_oversampling"].startswith("wider") and "median DSC falls" in v["minority_gain"]
+    assert "lower than with oversampling" in v["minority_vs_oversampling"]
+    v = synthesis.verdicts(table(-0.01, 0.02, -0.01, 0.01), data)
+    assert v["vs_control"].startswith("no change") and "cannot be told" in v["minority_gain"]
+    assert synthesis.verdicts(table(-0.05, -0.01, 0, 1, fg0=0.0), data)["disparity_reduction"].startswith("not testable")

@@ -135,6 +135,12 @@ SCHEMA = {
                   "meta_weight": _num(0), "classifier_lr": _num(0, lo_open=True), "sex_margin": _num(0, lo_open=True)},
     "study2022": {"n_train": _int(4), "n_test": _int(4), "shares": _list(_num(0, 1)), "seeds": _list(_int(0)),
                   "folds": _int(1), "compare_folds": _int(2), "min_cell": _int(1)},
+    "generative": {"size": _int(4), "channels": _list(_int(8), 2), "attention": _bool, "steps": _int(1),
+                   "base_steps": _int(0), "batch_size": _int(1), "lr": _num(0, lo_open=True), "timesteps": _int(2),
+                   "schedule": _choice("linear_beta", "scaled_linear_beta", "cosine"),
+                   "prediction": _choice("epsilon", "v_prediction", "sample"), "sample_steps": _int(1), "guidance": _num(0), "p_uncond": _num(0, 1), "checkpoint_every": _int(1),
+                   "seed": _int(0), "counts": _list(_int(1)), "minority_masks": _num(0, 1),
+                   "mix": _list(_choice("pool", "uniform")), "classifier_steps": _int(1), "pairs": _int(1)},
     "cluster": {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1),
                 "timeout_min": _int(1)},
 }

@@ -9,6 +9,7 @@ import json
 import numpy as np
 import pandas as pd
 
+from .errors import InputError
 from .crop import BUFFER_MM, box_for, cascade_predict, crop_box_size, crop_image, crop_to_box, network_size, paste
 from .losses import make_objective
 from .methods import METHODS, Method, make_sampler, train_config
@@ -80,6 +81,14 @@ def trained_model(data: Data, name: str, method: Method | None = None, progress:
                                                      "crop_input": crop_input_size(data, size) if size else None},
                                                     indent=1, default=str))
         images, labels, groups = training_arrays(data, size)
+        if method.options.get("at_resolution"):  # chapter 17's judge of mask fidelity: real slices, blurred alike
+            from .generative import at_resolution
+            images = at_resolution(images, int(method.options["at_resolution"])).astype(images.dtype)
+        if method.options.get("synthetic"):     # the one way synthetic slices reach training (chapter 17)
+            if method.crop:
+                raise InputError(f"{name}: synthetic slices are whole slices; a crop method cannot take them")
+            from .synthesis import add_synthetic
+            images, labels, groups = add_synthetic(data, method.options, images, labels, groups)
         model = train_model(images, labels, cfg, rd, slice_groups=groups,
                             sampler=make_sampler(method, groups, data.minority),
                             objective=make_objective(method, groups), progress=progress, desc=name,

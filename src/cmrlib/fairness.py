@@ -109,3 +109,50 @@ def group_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, group
                 row[f"{name} low"], row[f"{name} high"] = np.quantile(d, q)
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
+
+
+def _ser_of_two(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SER of two groups' medians, elementwise; infinite where one group has no error at all (as
+    :func:`skewed_error_ratio`)."""
+    hi, lo = np.maximum(1 - a, 1 - b), np.minimum(1 - a, 1 - b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lo > 0, hi / np.where(lo > 0, lo, 1), np.inf)
+
+
+def median_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, advantaged: str, other: str,
+                 references=(), n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Lee et al. 2025, Table 4 for several methods on the same test subjects, every fairness number with a
+    subject-level percentile bootstrap interval: median DSC of both groups, FG, SER (two groups) and the
+    Mann–Whitney p; for each method in ``references``, the change of FG and of the ``other`` group's median
+    against it. Subjects are resampled within each group with one draw shared by every method, so changes are
+    paired comparisons (as :func:`group_table`, with medians instead of means)."""
+    rng = np.random.default_rng(seed)
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    vals, boot = {}, {}
+    for g in (advantaged, other):
+        ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"]) for s in scores_by_method.values())))
+        if not ids:
+            raise ValueError(f"no {group_col}={g} test subject is scored under every method")
+        draw = rng.integers(0, len(ids), (n_boot, len(ids)))
+        for m, s in scores_by_method.items():
+            x = s.set_index("subject_id").dsc.groupby(level=0).mean().reindex(ids).to_numpy()
+            vals.setdefault(m, {})[g] = x
+            boot.setdefault(m, {})[g] = np.median(x[draw], axis=1)
+    rows = []
+    for m, v in vals.items():
+        a, b = np.median(v[advantaged]), np.median(v[other])
+        fg_b = boot[m][advantaged] - boot[m][other]
+        ser_b = _ser_of_two(boot[m][advantaged], boot[m][other])
+        row = {"method": m, advantaged: a, other: b, "FG": a - b, "FG low": np.quantile(fg_b, q[0]),
+               "FG high": np.quantile(fg_b, q[1]), "SER": float(_ser_of_two(np.array([a]), np.array([b]))[0]),
+               "SER low": np.quantile(ser_b, q[0]), "SER high": np.quantile(ser_b, q[1]),
+               "p": mann_whitney(v[advantaged], v[other])[1]}
+        for r in references:
+            if r in boot and r != m:
+                ref_fg = boot[r][advantaged] - boot[r][other]
+                row[f"ΔFG vs {r}"] = (a - b) - (np.median(vals[r][advantaged]) - np.median(vals[r][other]))
+                row[f"ΔFG vs {r} low"], row[f"ΔFG vs {r} high"] = np.quantile(fg_b - ref_fg, q)
+                row[f"Δ{other} vs {r}"] = b - np.median(vals[r][other])
+                row[f"Δ{other} vs {r} low"], row[f"Δ{other} vs {r} high"] = np.quantile(boot[m][other] - boot[r][other], q)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")

@@ -171,3 +171,51 @@ def structure_sweeps(table: pd.DataFrame):
             axes[i, j].set_ylabel("median DSC" if j == 0 else "")
     fig.tight_layout()
     return fig
+
+
+def slice_rows(rows: dict[str, np.ndarray], per_row: int = 6, masks: np.ndarray | None = None, mask_row: str = ""):
+    """A grid of slices, one named row per set (the first ``per_row`` slices of each); with ``masks``, a first
+    row shows them (``mask_row`` names it). Every row shares one grey scale, so brightness compares across rows."""
+    names = ([mask_row] if masks is not None else []) + list(rows)
+    fig, axes = plt.subplots(len(names), per_row, figsize=(1.6 * per_row, 1.7 * len(names)), squeeze=False)
+    lo, hi = np.percentile(np.concatenate([np.asarray(v[:per_row], np.float32).ravel() for v in rows.values()]), [1, 99])
+    for i, name in enumerate(names):
+        for j in range(per_row):
+            ax = axes[i, j]
+            ax.axis("off")
+            if name == mask_row and masks is not None:
+                if j < len(masks):
+                    ax.imshow(masks[j], cmap=LABEL_COLOURS, vmin=0, vmax=3, interpolation="nearest")
+            elif j < len(rows[name]):
+                ax.imshow(np.asarray(rows[name][j], np.float32), cmap="gray", vmin=lo, vmax=hi, interpolation="nearest")
+            if j == 0:
+                ax.set_title(name, fontsize=8, loc="left")
+    fig.tight_layout()
+    return fig
+
+
+def training_loss(log: pd.DataFrame, window: int = 50, title: str = ""):
+    """A training log's loss per step with its running median over ``window`` steps."""
+    fig, ax = plt.subplots(figsize=(5, 2.6))
+    ax.plot(log.step, log.loss, lw=0.5, alpha=0.4, label="per step")
+    ax.plot(log.step, log.loss.rolling(window, min_periods=1).median(), lw=1.5, label=f"running median ({window})")
+    ax.set(xlabel="step", ylabel="loss", title=title, yscale="log")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    return fig
+
+
+def interval_lines(table: pd.DataFrame, columns, xlabel: str = "", title: str = ""):
+    """One panel per column of ``table`` (x: its index), each point with the interval of ``<column> low`` and
+    ``<column> high`` where the table has them."""
+    fig, axes = plt.subplots(1, len(columns), figsize=(3.6 * len(columns), 2.8), squeeze=False)
+    for ax, col in zip(axes[0], columns):
+        y = table[col].to_numpy(float)
+        if f"{col} low" in table:
+            err = np.vstack([y - table[f"{col} low"].to_numpy(float), table[f"{col} high"].to_numpy(float) - y])
+            ax.errorbar(table.index, y, yerr=err, marker="o", capsize=3)
+        else:
+            ax.plot(table.index, y, marker="o")
+        ax.set(xlabel=xlabel, ylabel=col, title=title)
+    fig.tight_layout()
+    return fig

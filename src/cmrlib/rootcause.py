@@ -74,10 +74,10 @@ def auc(scores, labels) -> float:
     return float(u / (len(pos) * len(neg)))
 
 
-def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 32, seed: int = 0,
-                     lr: float = 1e-3):
-    """A small CNN (MONAI Classifier) for a binary attribute, trained with Adam and flip/shift augmentation
-    on a seeded generator; returns a function mapping images to P(y = 1)."""
+def fit_classifier(x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 32, seed: int = 0,
+                   lr: float = 1e-3):
+    """A small CNN (MONAI Classifier) for a binary attribute, trained with Adam and shift augmentation on a
+    seeded generator; returns the network (in eval mode; one logit per image)."""
     from monai.networks.nets import Classifier
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
@@ -95,7 +95,13 @@ def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int 
         opt.zero_grad()
         loss.backward()
         opt.step()
-    net.eval()
+    return net.eval()
+
+
+def train_classifier(x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 32, seed: int = 0,
+                     lr: float = 1e-3):
+    """:func:`fit_classifier`, as a function mapping images to P(y = 1)."""
+    net = fit_classifier(x, y, steps, batch, seed, lr)
 
     @torch.no_grad()
     def predict_proba(images):

@@ -14,6 +14,7 @@ SESSIONS = [
     ("Beyond one test set: other sites, other mixes, real scans", ["09", "10", "12"]),
     ("Where it began: six groups and four strategies (the 2021 study)", ["13", "14"]),
     ("Imbalance by design, and what it does to clinical measures (the 2022 study)", ["15", "16"]),
+    ("Synthetic minority data: generative debiasing", ["17"]),
 ]
 
 

@@ -143,16 +143,25 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
 
 
 def resume(ckpt: Path, model, opt, gen: torch.Generator, objective, dev) -> int:
-    """Load a checkpoint's model, optimiser, random-generator and objective state; the step it was taken at
-    (0 without a checkpoint)."""
+    """Load a checkpoint's model, optimiser, random-generator and objective state (``objective=None``: none
+    stored); the step it was taken at (0 without a checkpoint)."""
     if not ckpt.exists():
         return 0
     state = torch.load(ckpt, map_location=dev, weights_only=False)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
-    objective.load_state_dict(state["objective"])
+    if objective is not None:
+        objective.load_state_dict(state["objective"])
     return state["step"]
+
+
+def note_start(run_dir: Path, step: int, total: int) -> None:
+    """Add where this start of a run began to its ``events.log`` (a resumed run shows its checkpoint's step)."""
+    if step < total:
+        with open(Path(run_dir) / "events.log", "a") as ev:
+            ev.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} start at step {step} of {total} "
+                     f"(pid {os.getpid()}, host {platform.node()})\n")
 
 
 def batch(imgs: torch.Tensor, labs: torch.Tensor, idx: torch.Tensor, cfg: TrainConfig, gen: torch.Generator, dev):
@@ -222,10 +231,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
     step = resume(ckpt, model, opt, gen, objective, dev)
     if step == 0 and init_state is not None:
         model.load_state_dict(init_state)
-    if step < cfg.steps:            # where each start began: a resumed run shows its checkpoint's step
-        with open(run_dir / "events.log", "a") as ev:
-            ev.write(f"{time.strftime('%Y-%m-%dT%H:%M:%S')} start at step {step} of {cfg.steps} "
-                     f"(pid {os.getpid()}, host {platform.node()})\n")
+    note_start(run_dir, step, cfg.steps)
     reset_log(run_dir / "train_log.csv", step)
     log = StepLog(run_dir / "train_log.csv")
     model.train()
