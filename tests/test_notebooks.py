@@ -52,31 +52,47 @@ def notebook_runs(tmp_path_factory):
 
 
 WORKERS = int(os.environ.get("CMRLIB_TEST_WORKERS", "2"))
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
 @pytest.fixture(scope="session")
 def executed(root, notebook_runs, tmp_path_factory):
     """Every chapter executed once in the smoke profile with papermill: chapter 01 first (it writes the cohort
-    and cache the others read), then the rest ``CMRLIB_TEST_WORKERS`` (2) at a time in book order, each kernel
+    and cache the others read), then the rest ``CMRLIB_TEST_WORKERS`` (2) at a time from the last back, each kernel
     on one thread so that two do not oversubscribe two cores. A chapter that needs a model another is training
     waits on that run's lock, as cluster jobs do. Returns chapter → (return code, executed notebook, stderr)."""
-    import subprocess
-    import sys
     from concurrent.futures import ThreadPoolExecutor
-    out = tmp_path_factory.mktemp("executed")
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
-    def run(nb):
+    import papermill
+    out = tmp_path_factory.mktemp("executed")
+
+    def run(nb):      # in this process: a papermill process per chapter would cost its start-up each time
         dst = out / f"{os.path.basename(nb)}.ipynb"
-        r = subprocess.run([sys.executable, "-m", "papermill", str(root / f"{nb}.ipynb"), str(dst), "-p", "PARAMS",
-                            "params/smoke.yaml", "--cwd", str(root), "-k", "python3", "--no-progress-bar"],
-                           env=env, capture_output=True, text=True)
-        return r.returncode, dst, r.stderr[-3000:]
+        try:
+            papermill.execute_notebook(str(root / f"{nb}.ipynb"), str(dst), parameters={"PARAMS": "params/smoke.yaml"},
+                                       cwd=str(root), kernel_name="python3", progress_bar=False)
+            return 0, dst, ""
+        except Exception as e:           # the chapter's error cell is in dst; the message names the rest
+            return 1, dst, f"{type(e).__name__}: {str(e)[-3000:]}"
+
     nbs = toc_notebooks(root)
-    results = {nbs[0]: run(nbs[0])}
-    with ThreadPoolExecutor(WORKERS) as pool:
-        for nb, res in zip(nbs[1:], pool.map(run, nbs[1:])):
-            results[nb] = res
+    first = next(nb for nb in nbs if os.path.basename(nb).startswith("01_"))
+    saved = {k: os.environ.get(k) for k in THREAD_VARS}
+    os.environ.update({k: "1" for k in THREAD_VARS})      # the kernels inherit it: one thread each
+    try:
+        results = {first: run(first)}
+        # the rest from the last chapter back: the later chapters are the longest, and the early ones then find
+        # most of their models trained, so the two workers finish close together
+        rest = [nb for nb in reversed(nbs) if nb != first]
+        with ThreadPoolExecutor(WORKERS) as pool:
+            for nb, res in zip(rest, pool.map(run, rest)):
+                results[nb] = res
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
     return results
 
 

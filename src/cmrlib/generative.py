@@ -49,8 +49,8 @@ class GenConfig:
     lr: float = 1e-3
     timesteps: int = 1000               # DDPM noise levels in training
     # noise schedule and target: after 600 steps at 48 px on the course cohort, v-prediction with the scaled
-    # linear schedule drew the mask's heart (baseline-segmenter Dice 0.25 against 0.30 for real slices at 48 px),
-    # epsilon-prediction did not (0.00), x0-prediction drew smooth, square bodies (0.13): benchmarks/generative_target.py
+    # linear schedule drew the mask's heart; epsilon-prediction drew noise, x0-prediction smooth, square bodies
+    # (benchmarks/generative_target.py measures the mask fidelity of each)
     schedule: str = "scaled_linear_beta"    # linear_beta | scaled_linear_beta | cosine
     prediction: str = "v_prediction"        # epsilon (the noise) | v_prediction | sample
     sample_steps: int = 20              # DDIM steps when sampling

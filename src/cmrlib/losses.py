@@ -38,6 +38,7 @@ def dice_ce_per_sample(logits: torch.Tensor, target: torch.Tensor) -> torch.Tens
 
 
 LOSSES = {"dice_ce": dice_ce_per_sample, "ce": ce_per_sample}
+LOSS_NAMES = {"dice_ce": "Dice + cross-entropy", "ce": "cross-entropy"}   # as the chapters name them
 
 
 class MeanObjective:
