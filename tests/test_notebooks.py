@@ -70,7 +70,8 @@ def executed(root, notebook_runs, tmp_path_factory):
         dst = out / f"{os.path.basename(nb)}.ipynb"
         try:
             papermill.execute_notebook(str(root / f"{nb}.ipynb"), str(dst), parameters={"PARAMS": "params/smoke.yaml"},
-                                       cwd=str(root), kernel_name="python3", progress_bar=False)
+                                       cwd=str(root), kernel_name="python3", progress_bar=False,
+                                       request_save_on_cell_execute=False)     # written once, at the end
             return 0, dst, ""
         except Exception as e:           # the chapter's error cell is in dst; the message names the rest
             return 1, dst, f"{type(e).__name__}: {str(e)[-3000:]}"
