@@ -56,16 +56,27 @@ class GroupEncoder:
         return torch.cat([torch.sigmoid(self.net(x[s:s + 256])[:, 0]) for s in range(0, len(x), 256)]).numpy()
 
 
+def shows_heart(cache, idx: np.ndarray) -> np.ndarray:
+    """Whether each cache slice of ``idx`` has any labelled structure."""
+    return np.asarray(cache.labels[idx]).reshape(len(idx), -1).max(1) > 0
+
+
+def subject_slices(data: Data, subject_ids, heart_only: bool = True, limit: int | None = None, seed: int = 0):
+    """Images (float32) and labels of the subjects' slices (those showing the heart), at most ``limit`` of them,
+    drawn with ``seed``."""
+    idx = data.cache.slices_of(subject_ids)
+    if heart_only:
+        idx = idx[shows_heart(data.cache, idx)]
+    if limit is not None and len(idx) > limit:
+        idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
+    return np.asarray(data.cache.images[idx], np.float32), np.asarray(data.cache.labels[idx])
+
+
 def real_slices(data: Data, split: str, group: str, heart_only: bool = True, limit: int | None = None, seed: int = 0):
     """Images and labels of one group's slices in one split (slices showing the heart), at most ``limit`` of
     them, drawn with ``seed``."""
     ids = data.subjects.loc[(data.subjects.split == split) & (data.subjects[data.group_col] == group), "subject_id"]
-    idx = data.cache.slices_of(ids)
-    if heart_only:
-        idx = idx[np.asarray(data.cache.labels[idx]).reshape(len(idx), -1).max(1) > 0]
-    if limit is not None and len(idx) > limit:
-        idx = np.sort(np.random.default_rng(seed).choice(idx, limit, replace=False))
-    return np.asarray(data.cache.images[idx], np.float32), np.asarray(data.cache.labels[idx])
+    return subject_slices(data, ids, heart_only, limit, seed)
 
 
 def real_sets(data: Data, n: int, seed: int = 0) -> dict[str, tuple[np.ndarray, np.ndarray]]:
@@ -76,15 +87,9 @@ def real_sets(data: Data, n: int, seed: int = 0) -> dict[str, tuple[np.ndarray, 
     ids = te.loc[te[data.group_col] == data.minority, "subject_id"].to_numpy()
     ids = np.random.default_rng(seed).permutation(ids)
     half = len(ids) // 2
-    out = {}
-    for name, sub in (("minority A", ids[:half]), ("minority B", ids[half:]),
-                      ("majority", te.loc[te[data.group_col] == data.advantaged, "subject_id"].to_numpy())):
-        idx = data.cache.slices_of(sub)
-        idx = idx[np.asarray(data.cache.labels[idx]).reshape(len(idx), -1).max(1) > 0]
-        if len(idx) > n:
-            idx = np.sort(np.random.default_rng(seed).choice(idx, n, replace=False))
-        out[name] = (np.asarray(data.cache.images[idx], np.float32), np.asarray(data.cache.labels[idx]))
-    return out
+    return {name: subject_slices(data, sub, limit=n, seed=seed)
+            for name, sub in (("minority A", ids[:half]), ("minority B", ids[half:]),
+                              ("majority", te.loc[te[data.group_col] == data.advantaged, "subject_id"].to_numpy()))}
 
 
 def frechet_report(enc: "GroupEncoder", real: dict, generated: np.ndarray) -> pd.DataFrame:

@@ -301,10 +301,8 @@ def sample(g: Generator, labels, classes, seed: int = 0, batch_size: int = 64, g
 
 def config_from_params(params: dict) -> GenConfig:
     """The profile's ``generative`` section as a :class:`GenConfig` (seed from the profile)."""
-    g = dict(params.get("generative", {}))
-    for k in ("counts", "minority_masks", "mix", "classifier_steps", "pairs"):
-        g.pop(k, None)
-    g.setdefault("seed", params["seed"])
+    g = {k: v for k, v in params.get("generative", {}).items() if k in GenConfig.__dataclass_fields__}
+    g.setdefault("seed", params["seed"])   # the section's other fields are synthesis settings (cmrlib.synthesis)
     return GenConfig(**g)
 
 

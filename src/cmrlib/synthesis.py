@@ -27,6 +27,7 @@ import pandas as pd
 from .config import runs_dir
 from .data.cache import stable_hash
 from .errors import InputError
+from .fidelity import shows_heart
 from .generative import Generator, config_from_params, load_generator, sample, train_generator
 from .methods import Method
 from .pipeline import Data
@@ -46,8 +47,7 @@ def _train_slices(data: Data):
     """Index of every training slice in the cache, its subject and whether it shows the heart."""
     idx = data.cache.slices_of(data.ids("train"))
     sids = data.cache.slice_subject()[idx]
-    heart = np.asarray(data.cache.labels[idx]).reshape(len(idx), -1).max(1) > 0
-    return idx, sids, heart
+    return idx, sids, shows_heart(data.cache, idx)
 
 
 def generator_dir(data: Data) -> Path:
@@ -155,9 +155,7 @@ def synthetic_set(data: Data, progress: bool = True) -> dict:
             plan = synthesis_plan(data, max(s["counts"]), s["minority_masks"], g.cfg.seed)
             chosen = [g.class_for(a, b) for a, b in zip(plan.group, plan.sex)]
             plan["class"], plan["attribute_sex"] = [c for c, _ in chosen], [x for _, x in chosen]
-            labels = np.asarray(data.cache.labels[np.sort(plan.cache_slice.unique())])
-            order = {c: i for i, c in enumerate(np.sort(plan.cache_slice.unique()))}
-            labels = labels[[order[c] for c in plan.cache_slice]]
+            labels = np.asarray(data.cache.labels[plan.cache_slice.to_numpy()])
             images = sample(g, labels, plan["class"].to_numpy(), seed=g.cfg.seed, progress=progress)
             tmp = rd / f".samples.{os.getpid()}.npz"
             np.savez(tmp, images=images.astype(np.float16), labels=labels.astype(np.uint8))
