@@ -24,13 +24,14 @@ from cmrlib.data.cache import Preprocessing, build_cache, volumes_from_manifest
 from cmrlib.data.manifest import ManifestError, load_manifest
 from cmrlib.data.spec import SpecError, load_spec
 from cmrlib.errors import InputError
+from cmrlib.runstore import NotInStore
 from cmrlib.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "data_manifest" / "synthetic_cohort.yaml"
 KEY = "a-test-key-of-32-characters-0123"
 ERRORS = {c.__name__: c for c in (io.ImageReadError, ManifestError, AdapterError, ParamsError, SpecError, InputError,
-                                  CurationError)}
+                                  CurationError, NotInStore)}
 CASES = {}
 
 
@@ -600,6 +601,32 @@ def _(tmp):
     z = np.zeros((1, 4, 4), np.float32)
     return (lambda: add_synthetic(_Params(tmp), {"synthetic": "synthetic-abc", "n": 2}, z, z.astype(np.uint8), ["White"]),
             ["synthetic-abc", "samples.npz", "not found"], [])
+
+
+@case("profile-seeds-zero")
+def _(tmp):
+    p = _smoke_with(tmp, {"seeds": 0})
+    return lambda: load_params(p), ["p.yaml", "seeds"], []
+
+
+# ----------------------------------------------------------------------------------------------- claims
+@case("claim-unknown-experiment")
+def _(tmp):
+    from cmrlib.claims import Claim, Verdict
+    from cmrlib.registry import register
+    claim = Claim("lee2025.nothing", "02", "t", "w", ("baseline_typo",), lambda c: Verdict("reproduced", "x"))
+    return lambda: register(claim), ["lee2025.nothing", "baseline_typo", "known"], []
+
+
+@case("claim-not-in-store")
+def _(tmp):
+    from cmrlib.experiments import stored_metrics
+    from cmrlib.runstore import read_only
+
+    def call():
+        with read_only():
+            stored_metrics(tmp / "baseline-abc", lambda: pd.DataFrame())
+    return call, ["baseline-abc", "metrics.csv", "not in the run store", "run the chapter"], [tmp / "baseline-abc"]
 
 
 # ----------------------------------------------------------------------------------------------- command line

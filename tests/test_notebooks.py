@@ -52,6 +52,7 @@ def notebook_runs(tmp_path_factory):
 
 
 WORKERS = int(os.environ.get("CMRLIB_TEST_WORKERS", "2"))
+CLAIMS = "18_claims"
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
@@ -60,7 +61,8 @@ def executed(root, notebook_runs, tmp_path_factory):
     """Every chapter executed once in the smoke profile with papermill: chapter 01 first (it writes the cohort
     and cache the others read), then the rest ``CMRLIB_TEST_WORKERS`` (2) at a time from the last back, each kernel
     on one thread so that two do not oversubscribe two cores. A chapter that needs a model another is training
-    waits on that run's lock, as cluster jobs do. Returns chapter → (return code, executed notebook, stderr)."""
+    waits on that run's lock, as cluster jobs do. The claims chapter, which reads what the others stored, runs
+    last. Returns chapter → (return code, executed notebook, stderr)."""
     from concurrent.futures import ThreadPoolExecutor
 
     import papermill
@@ -84,10 +86,13 @@ def executed(root, notebook_runs, tmp_path_factory):
         results = {first: run(first)}
         # the rest from the last chapter back: the later chapters are the longest, and the early ones then find
         # most of their models trained, so the two workers finish close together
-        rest = [nb for nb in reversed(nbs) if nb != first]
+        last = [nb for nb in nbs if os.path.basename(nb) == CLAIMS]
+        rest = [nb for nb in reversed(nbs) if nb != first and nb not in last]
         with ThreadPoolExecutor(WORKERS) as pool:
             for nb, res in zip(rest, pool.map(run, rest)):
                 results[nb] = res
+        for nb in last:
+            results[nb] = run(nb)
     finally:
         for k, v in saved.items():
             if v is None:
@@ -182,3 +187,65 @@ def test_no_code_cell_over_fifteen_lines(root):
             for i, c in enumerate(json.loads(p.read_text())["cells"])
             if c["cell_type"] == "code" and len("".join(c["source"]).splitlines()) > 15]
     assert not long, long
+
+
+# ---- no number typed into prose ---------------------------------------------------------------------------
+# stripped before looking for digits: fenced code, glue and other roles, inline code, math, links, html tags
+_STRIP = [r"```.*?```", r"\{[a-z:]+\}`[^`]*`", r"`[^`]*`", r"\$[^$]*\$", r"\[[^\]]*\]\([^)]*\)", r"<[^>]+>"]
+_REF = (r"(?:Tables?|Figs?\.|Figures?|§|Eqs?\.|Sections?|[Cc]hapters?|[Ss]essions?|[Ee]xperiments?|[Ee]xercises?"
+        r"|[Aa]pproach(?:es)?)")
+_NUM = r"S?\d+[a-z]?(?:\.\d+)*"
+# the allow-list: a chapter's heading number, years, references to tables, figures, sections, equations,
+# chapters, sessions, experiments and exercises, numbered list items, the 95 % of an interval, the p-value
+# thresholds of the tests, and 2D/3D/4D
+_ALLOW = [r"^#+\s*\d+\s*·", r"\b(?:19|20)\d\d[a-z]?\b", _REF + r"\s*" + _NUM + r"(?:\s*(?:[–,-]|and|or)\s*" + _NUM + r")*",
+          r"^\s*\d+\.\s", r"\b95\s*%", r"p\s*<\s*0\.0[15]\b", r"\b[234]D\b"]
+
+
+def typed_numbers(markdown: str) -> list[str]:
+    """Lines of a markdown cell that still hold a digit once glue, code, math, links and the allow-list are
+    removed: numbers typed into prose."""
+    import re
+    text = markdown
+    for p in _STRIP:
+        text = re.sub(p, "", text, flags=re.S)
+    out = []
+    for line in text.splitlines():
+        s = line
+        for p in _ALLOW:
+            s = re.sub(p, "", s)
+        if re.search(r"\d", s):
+            out.append(line.strip())
+    return out
+
+
+def test_typed_number_scan_catches_typed_numbers():
+    assert typed_numbers("The gap is 0.050 here.") == ["The gap is 0.050 here."]
+    assert typed_numbers("The gap is {glue:text}`nb02_fg:.3f` (Table 4, §4.7, Eqs. 1–2; 95 % interval).") == []
+    assert typed_numbers("# 02 · The baseline\n1. **Predict.** In 2025, p < 0.05 in [chapter 07](07_x.ipynb).") == []
+    assert typed_numbers("```yaml\ncrop: {buffer_mm: 30}\n```\nA 4D cine, $w = 0$, `seeds: 3`.") == []
+    assert typed_numbers("with 15 Black subjects") == ["with 15 Black subjects"]
+
+
+def test_no_number_is_typed_into_prose(root):
+    typed = [(p.name, line) for p in sorted((root / "notebooks").glob("*.ipynb"))
+             for c in json.loads(p.read_text())["cells"] if c["cell_type"] == "markdown"
+             for line in typed_numbers("".join(c["source"]))]
+    assert not typed, "numbers typed into prose (glue them): " + "; ".join(f"{n}: {l[:80]}" for n, l in typed)
+
+
+@pytest.mark.notebooks
+def test_claims_chapter_judges_every_registered_claim(root, executed):
+    """Run after every other chapter, the claims chapter lists each claim of the registry, and each has been
+    judged (none is "not run": the chapters train what their claims need)."""
+    from cmrlib.registry import REGISTRY
+    nb = next(nb for nb in executed if os.path.basename(nb) == CLAIMS)
+    code, out, stderr = executed[nb]
+    cells = json.loads(out.read_text())["cells"]
+    text = "".join("".join(o.get("data", {}).get("text/plain", "")) for c in cells if c["cell_type"] == "code"
+                   for o in c.get("outputs", []))
+    missing = [cid for cid in REGISTRY if cid not in text]
+    assert not missing, f"claims absent from the claims chapter: {missing}"
+    table = [c for c in cells if c["cell_type"] == "code" and "set_index(\"claim\")" in "".join(c["source"])]
+    shown = "".join("".join(o.get("data", {}).get("text/plain", "")) for o in table[0]["outputs"])
+    assert "not run" not in shown, "a claim was not judged in the smoke book"

@@ -76,19 +76,22 @@ def job_waves(names: list[str]) -> tuple[list[str], list[str]]:
     return first, second
 
 
-def run_job(params_path: str, name: str, threads: int, env: dict | None = None) -> str:
-    """One job: the experiment ``name`` of the profile at ``params_path``, with ``threads`` torch threads.
-    Returns its run folder."""
+def run_job(params_path: str, name: str, threads: int, env: dict | None = None, seed: int | None = None) -> str:
+    """One job: the experiment ``name`` of the profile at ``params_path``, with ``threads`` torch threads and
+    training seed ``seed`` (the profile's by default; :func:`cmrlib.evidence.seeded`). Returns its run folder."""
     os.environ.update(env or {})
     import torch
 
     from .config import load_params
+    from .evidence import seeded
     from .experiments import run_experiment
     from .pipeline import prepare_data
     from .runstore import run_dir_for
     torch.set_num_threads(int(threads))
     params = load_params(params_path)
     data = prepare_data(params, progress=False)
+    if seed is not None:
+        data = seeded(data, seed)
     run_experiment(data, name, progress=False)
     return str(run_dir_for(data, name, METHODS[name]))
 
@@ -112,8 +115,22 @@ def executor_for(kind: str, folder: Path, resources: dict):
     return ex
 
 
+def seed_jobs(names: list[str], params: dict) -> list[tuple[str, int]]:
+    """(experiment, training seed) pairs: every seed of the profile for :data:`cmrlib.evidence.SEEDED`
+    experiments, the profile's seed for the others."""
+    from .evidence import SEEDED, training_seeds
+    seeds = training_seeds(params)
+    return [(n, s) for n in names for s in (seeds if n in SEEDED else seeds[:1])]
+
+
+def job_label(name: str, seed: int, params: dict) -> str:
+    """``name``, or ``name@seed<k>`` for a training seed other than the profile's."""
+    return name if seed == params["seed"] else f"{name}@seed{seed}"
+
+
 def submit(params_path: str, names: list[str], kind: str = "slurm", wait: bool = True) -> dict[str, str]:
-    """Run ``names`` as jobs (see the module's description); returns experiment → run folder."""
+    """Run ``names`` as jobs, each under every training seed it needs (:func:`seed_jobs`; see the module's
+    description); returns :func:`job_label` → run folder."""
     from .config import load_params, runs_dir
     from .pipeline import prepare_data
     params = load_params(params_path)
@@ -122,23 +139,28 @@ def submit(params_path: str, names: list[str], kind: str = "slurm", wait: bool =
     prepare_data(params, progress=True)                 # cohort and cache made once, before any job reads them
     threads = int(resources.get("cpus_per_task", DEFAULTS["cpus_per_task"]))
     env = {k: v for k, v in os.environ.items() if k.startswith("CMRLIB_")}
-    first, second = job_waves(names)
+    first, second = (seed_jobs(w, params) for w in job_waves(names))
     params_abs = str(Path(params_path).resolve())
-    jobs = ex.map_array(run_job, [params_abs] * len(first), first, [threads] * len(first), [env] * len(first))
-    print(f"[cluster] {kind}: {len(first)} training job(s): " + ", ".join(f"{n} ({j.job_id})" for n, j in zip(first, jobs)),
-          flush=True)
+
+    def array(wave):
+        return ex.map_array(run_job, [params_abs] * len(wave), [n for n, _ in wave], [threads] * len(wave),
+                            [env] * len(wave), [s for _, s in wave])
+
+    def labels(wave, jobs):
+        return ", ".join(f"{job_label(n, s, params)} ({j.job_id})" for (n, s), j in zip(wave, jobs))
+    jobs = array(first)
+    print(f"[cluster] {kind}: {len(first)} training job(s): {labels(first, jobs)}", flush=True)
     done = {}
     if second:
         if kind == "slurm":
             ex.update_parameters(slurm_additional_parameters={"dependency": "afterok:" + ":".join(j.job_id for j in jobs)})
         else:
-            done.update({n: j.result() for n, j in zip(first, jobs)})
-        later = ex.map_array(run_job, [params_abs] * len(second), second, [threads] * len(second), [env] * len(second))
-        print(f"[cluster] {kind}: {len(second)} cascade job(s) after them: "
-              + ", ".join(f"{n} ({j.job_id})" for n, j in zip(second, later)), flush=True)
+            done.update({job_label(n, s, params): j.result() for (n, s), j in zip(first, jobs)})
+        later = array(second)
+        print(f"[cluster] {kind}: {len(second)} cascade job(s) after them: {labels(second, later)}", flush=True)
         jobs, first = jobs + later, first + second
     if not wait:
         return {}
-    for n, j in zip(first, jobs):
-        done[n] = j.result()               # raises with the job's own traceback when it failed
+    for (n, s), j in zip(first, jobs):
+        done[job_label(n, s, params)] = j.result()   # raises with the job's own traceback when it failed
     return done

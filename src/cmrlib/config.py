@@ -113,7 +113,7 @@ TRAINING = {
     "compile": _bool,
 }
 SCHEMA = {
-    "profile": _str, "meaningful": _bool, "seed": _int(0), "extends": _str, "data_root": _str, "runs_root": _str,
+    "profile": _str, "meaningful": _bool, "seed": _int(0), "seeds": _int(1), "extends": _str, "data_root": _str, "runs_root": _str,
     "cohort": {
         "source": _str, "spec": _str, "route": _choice("nifti", "direct"), "internal": _counts, "external": _counts,
         "size": _int(16), "spacing_mm": _num(0, lo_open=True), "n_slices": _int(1),

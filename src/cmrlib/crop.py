@@ -21,8 +21,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-BUFFER_MM = 9.0        # Lee et al. 2025 §4.7: 5 pixels at UK Biobank's 1.8 mm in-plane spacing
-BUFFER = 5             # pixels, where no spacing is given
+PAPER_BUFFER_PX = 5    # Lee et al. 2025 §4.7: the buffer in pixels
+PAPER_SPACING_MM = 1.8  # UK Biobank's in-plane spacing
+BUFFER_MM = round(PAPER_BUFFER_PX * PAPER_SPACING_MM, 6)   # 9 mm: the paper's buffer in millimetres
+BUFFER = PAPER_BUFFER_PX   # pixels, where no spacing is given
 
 
 def buffer_px(spacing_mm: float, buffer_mm: float = BUFFER_MM) -> int:

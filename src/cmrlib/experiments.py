@@ -17,7 +17,7 @@ from .metrics import volume_metrics
 from .pipeline import Data, volume_indices, with_training
 from .postprocess import postprocess, postprocessing
 from .cluster import run_lock
-from .runstore import read_metrics, run_dir_for, write_atomic
+from .runstore import read_metrics, require_stored, run_dir_for, write_atomic
 from .train import predict, train_model
 
 
@@ -139,6 +139,7 @@ def stored_metrics(rd, compute) -> pd.DataFrame:
     out = rd / "metrics.csv"
     if out.exists():
         return read_metrics(out)
+    require_stored(out, f"the metrics of {rd.name}")
     rd.mkdir(parents=True, exist_ok=True)
     with run_lock(rd):
         if out.exists():        # another process finished it while this one waited for the lock

@@ -156,3 +156,10 @@ def median_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, adva
                 row[f"Δ{other} vs {r} low"], row[f"Δ{other} vs {r} high"] = np.quantile(boot[m][other] - boot[r][other], q)
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
+
+
+def gap_survives(fair: dict, alpha: float = 0.05) -> str:
+    """Chapter 02's check of a longer-trained baseline (:func:`fairness_summary`'s ``fg`` and ``p``)."""
+    if fair["fg"] > 0 and fair["p"] < alpha:
+        return "the gap survives the longer training"
+    return "the gap does not survive the longer training: at this budget it is mostly under-training"

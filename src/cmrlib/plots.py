@@ -219,3 +219,17 @@ def interval_lines(table: pd.DataFrame, columns, xlabel: str = "", title: str = 
         ax.set(xlabel=xlabel, ylabel=col, title=title)
     fig.tight_layout()
     return fig
+
+
+def verdict_bars(counts: pd.DataFrame):
+    """Chapter 18: claims per study (rows) and verdict (columns, :func:`cmrlib.registry.verdict_counts`) as
+    stacked horizontal bars."""
+    colours = ["#2e7d32", "#f9a825", "#c62828", "#9e9e9e", "#e0e0e0"][: counts.shape[1]]
+    fig, ax = plt.subplots(figsize=(8, 0.9 + 0.5 * len(counts)))
+    counts.plot.barh(stacked=True, color=colours, ax=ax, width=0.7)
+    ax.set_xlabel("claims")
+    ax.set_ylabel("")
+    ax.invert_yaxis()
+    ax.legend(ncol=counts.shape[1], loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig

@@ -190,3 +190,28 @@ def change_table(delta: pd.DataFrame, groups) -> pd.DataFrame:
     methods = list(dict.fromkeys(delta["method"]))
     t = t.reindex(columns=pd.MultiIndex.from_product([methods, ["Δ median DSC", "p vs baseline"]]))
     return t.reindex([g for g in groups if g in t.index])
+
+
+def paper_consistency(*paths: str | Path, first: str = "White", rounding: float = 0.0005) -> pd.DataFrame:
+    """Where a table of the main paper disagrees with itself: per table and method, the fairness gap and the SER
+    as printed beside the range that the same table's two median DSCs allow (FG = median of ``first`` − the
+    other's; SER = the larger of 1 − median over the smaller), with every printed value taken as rounded by up
+    to ``rounding``. Rows whose printed value lies outside that range are kept; tables whose groups do not
+    include ``first`` (Table S8: sex, age) are skipped. Several CSVs may be given."""
+    df = pd.concat([pd.read_csv(p, comment="#", dtype={"table": str}) for p in paths], ignore_index=True)
+    rows = []
+    for (table, method), d in df.groupby(["table", "method"], sort=False):
+        med = d[d.measure == "Median DSC"].set_index("group").value
+        printed = d[d.group == "all"].set_index("measure").value
+        if len(med) != 2 or first not in med.index:
+            continue
+        a, b = med[first], med.drop(first).iloc[0]
+        corners = [(a + da, b + db) for da in (-rounding, rounding) for db in (-rounding, rounding)]
+        ser = [max(1 - x, 1 - y) / min(1 - x, 1 - y) for x, y in corners]
+        allowed = {"Fairness gap": (a - b - 2 * rounding, a - b + 2 * rounding), "SER": (min(ser), max(ser))}
+        for measure, (lo, hi) in allowed.items():
+            if measure in printed.index and not lo - rounding <= printed[measure] <= hi + rounding:
+                rows.append(dict(table=table, method=method, measure=measure, printed=float(printed[measure]),
+                                 from_medians=float(a - b if measure == "Fairness gap" else
+                                                    max(1 - a, 1 - b) / min(1 - a, 1 - b))))
+    return pd.DataFrame(rows, columns=["table", "method", "measure", "printed", "from_medians"])

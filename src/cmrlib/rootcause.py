@@ -137,3 +137,50 @@ def error_location(pred: np.ndarray, label: np.ndarray, size) -> dict:
     inside[..., box.slices[0], box.slices[1]] = True
     return dict(errors_inside=int((wrong & inside).sum()), errors_outside=int((wrong & ~inside).sum()),
                 fp_outside=int(((pred > 0) & ~inside).sum()))
+
+
+def stored_probe(data, groups=None, size=None, steps: int | None = None, seed: int | None = None) -> pd.DataFrame:
+    """:func:`classifier_probe` kept in the run store (``rootcause_probe-<hash>/metrics.csv``), so that the claims
+    chapter can read it: defaults are the two training groups, the heart box of chapter 07, the profile's
+    ``rootcause.classifier_steps`` and seed."""
+    from .config import runs_dir
+    from .data.cache import stable_hash
+    from .experiments import crop_size, stored_metrics
+    groups = list(groups or (data.advantaged, data.minority))
+    size = tuple(size or crop_size(data))
+    steps = int(steps or data.params.get("rootcause", {}).get("classifier_steps", 200))
+    seed = int(data.params["seed"] if seed is None else seed)
+    key = stable_hash(["rootcause_probe", data.cache.path.name, sorted(data.ids("test")), groups, list(size), steps,
+                       seed, VIEWS])
+    return stored_metrics(runs_dir(data.params) / f"rootcause_probe-{key}",
+                          lambda: classifier_probe(data, groups, size, steps=steps, seed=seed))
+
+
+# the bounds the synthetic cohort is calibrated to (scripts/calibrate_cohort.py; chapter 11)
+AUC_BOUNDS = {"full_min": 0.85, "outside_min": 0.85, "heart_max": 0.70, "off_max": 0.60}
+
+
+def calibration_verdict(on: pd.Series, off: pd.Series) -> str:
+    """Whether the probe's AUCs per view (``on``: the cohort's differences on; ``off``: all off) meet
+    :data:`AUC_BOUNDS`: the group information lies where the spec put it."""
+    b = AUC_BOUNDS
+    holds = (on["full"] >= b["full_min"] and on["outside"] >= b["outside_min"] and on["heart"] <= b["heart_max"]
+             and off.max() <= b["off_max"])
+    return ("the group information lies where the spec put it: outside the heart box" if holds else
+            "the probes do not (all) meet the bounds, so the group information is not only where the spec put it")
+
+
+def crop_test(fg_full: float, fg_crop: float, gain_adv: float, gain_min: float) -> str:
+    """The cohort's test of the cropping idea (chapter 07): a crop that keeps at most half of the full-image gap
+    and makes neither group worse is what a cause outside the box predicts."""
+    idea = abs(fg_crop) <= 0.5 * abs(fg_full) and gain_adv >= 0 and gain_min >= 0
+    return ("the crop keeps at most half of the full-image gap and makes neither group worse, as expected when the "
+            "cause lies outside the box" if idea else "the crop does not remove most of the gap without cost to a "
+            "group, so on this profile the cause is not (only) outside the box")
+
+
+def cascade_test(fg_full: float, fg_cascade: float) -> str:
+    """Chapter 08: does the cascade, like the ground-truth crop, keep at most half of the full-image gap?"""
+    return ("keeps at most half of the full-image gap, as the ground-truth crop does" if abs(fg_cascade) <= 0.5 * abs(fg_full)
+            else "keeps more than half of the full-image gap: the predicted box loses part of what the ground-truth "
+            "box gains")

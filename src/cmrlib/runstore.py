@@ -7,6 +7,7 @@ interrupted one resumes from its checkpoint.
 """
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,11 +16,37 @@ import pandas as pd
 
 from .config import runs_dir
 from .data.cache import stable_hash
+from .errors import InputError
 from .methods import Method, train_config
 from .postprocess import postprocessing
 
 if TYPE_CHECKING:
     from .pipeline import Data
+
+
+_READ_ONLY = [False]
+
+
+class NotInStore(InputError):
+    """A result asked for in read-only mode (:func:`read_only`) that the run store does not hold."""
+
+
+@contextlib.contextmanager
+def read_only():
+    """Within this block nothing trains: a result missing from the run store raises :class:`NotInStore`
+    instead of being computed (the claims chapter reads what the other chapters stored)."""
+    before = _READ_ONLY[0]
+    _READ_ONLY[0] = True
+    try:
+        yield
+    finally:
+        _READ_ONLY[0] = before
+
+
+def require_stored(path: Path, what: str) -> None:
+    """In read-only mode, refuse to make ``path`` (raise :class:`NotInStore` naming it and ``what``)."""
+    if _READ_ONLY[0] and not Path(path).exists():
+        raise NotInStore(f"{path}: {what} is not in the run store; run the chapter that makes it first")
 
 
 def run_key(data: Data, name: str, method: Method) -> str:

@@ -31,7 +31,7 @@ from .fidelity import shows_heart
 from .generative import Generator, config_from_params, load_generator, sample, train_generator
 from .methods import Method
 from .pipeline import Data
-from .runstore import write_atomic
+from .runstore import require_stored, write_atomic
 
 DEFAULTS = dict(counts=[480], minority_masks=0.5, mix=["pool"], classifier_steps=300, pairs=32)
 
@@ -147,6 +147,7 @@ def synthetic_set(data: Data, progress: bool = True) -> dict:
     made them; generated once, stored (``samples.npz``, ``plan.csv``), then read back."""
     from .cluster import run_lock
     rd = synthetic_dir(data)
+    require_stored(rd / "samples.npz", "the synthetic set")
     rd.mkdir(parents=True, exist_ok=True)
     with run_lock(rd):
         if not (rd / "samples.npz").exists():

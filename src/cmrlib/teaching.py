@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pandas as pd
 
-# Six 90-minute sessions: what each one is about and which chapters it works through.
+SESSION_MINUTES = 90   # the length of one session
+# The sessions: what each one is about and which chapters it works through.
 SESSIONS = [
     ("The bias, and where it comes from", ["01", "02", "11"]),
     ("Generic mitigations: sampling and objectives", ["03", "04", "05", "06"]),
@@ -15,6 +16,7 @@ SESSIONS = [
     ("Where it began: six groups and four strategies (the 2021 study)", ["13", "14"]),
     ("Imbalance by design, and what it does to clinical measures (the 2022 study)", ["15", "16"]),
     ("Synthetic minority data: generative debiasing", ["17"]),
+    ("What reproduces: every claim judged, with seeds and intervals", ["18"]),
 ]
 
 

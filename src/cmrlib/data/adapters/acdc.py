@@ -13,6 +13,7 @@ import pandas as pd
 from . import AdapterError, bmi_class, check_out, check_pairs, finish
 
 LABEL_MAP = "1:3,2:2,3:1"
+OBESE_BMI = 30.0        # obesity: BMI of at least 30 kg/m² (WHO)
 
 
 WHERE_TO_GET = ("**ACDC is not available here**, so this chapter shows no results. To run it: register on the "
@@ -94,7 +95,7 @@ def build_manifest(root: str | Path, out: str | Path | None = None, check_images
                     problems.append(f"subject {pid} frame {frame}: missing file {root / f}")
             rows.append(dict(subject_id=pid, frame=frame, image=img, label=lab, label_map=LABEL_MAP,
                              group=info["Group"], height=h, weight=w, bmi=round(bmi, 2), bmi_class=bmi_class(bmi),
-                             obesity="obese" if bmi >= 30 else "not obese", site="ACDC"))
+                             obesity="obese" if bmi >= OBESE_BMI else "not obese", site="ACDC"))
     if check_images and not problems:
         check_pairs(rows, root, problems)
     return finish(rows, root, Path(out) if out else None, "ACDC", problems)
