@@ -69,3 +69,13 @@ def test_local_jobs_fill_the_store_a_sequential_run_reads(tiny_params, tmp_path,
         assert len(run_experiment(data, name, progress=False))
     with pytest.raises(Exception, match="executor"):
         submit(str(path), ["baseline"], "cloud")
+
+
+def test_seeded_experiments_become_one_job_per_training_seed():
+    from cmrlib.cluster import job_label, seed_jobs
+    params = {"seed": 3, "seeds": 2}
+    jobs = seed_jobs(["baseline", "oversampling_group_dro", "baseline_cascade"], params)
+    assert jobs == [("baseline", 3), ("baseline", 4), ("oversampling_group_dro", 3),
+                    ("baseline_cascade", 3), ("baseline_cascade", 4)]
+    assert [job_label(n, s, params) for n, s in jobs[:2]] == ["baseline", "baseline@seed4"]
+    assert seed_jobs(["baseline"], {"seed": 0}) == [("baseline", 0)]

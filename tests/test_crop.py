@@ -133,3 +133,19 @@ def test_crop_buffer_from_the_profile_sets_the_box_and_the_run(tiny_params):
     for name in ("baseline_crop_gt", "baseline_cascade"):
         assert run_dir_for(wide, name, METHODS[name]) != run_dir_for(data, name, METHODS[name])
     assert run_dir_for(wide, "baseline", METHODS["baseline"]) == run_dir_for(data, "baseline", METHODS["baseline"])
+
+
+def test_a_grown_box_fills_the_network_input_with_image(tiny_params):
+    from cmrlib.experiments import crop_input_size, crop_size
+    from cmrlib.methods import METHODS
+    from cmrlib.pipeline import prepare_data, with_crop
+    from cmrlib.runstore import run_dir_for
+    data = prepare_data(tiny_params, progress=False)
+    grown = with_crop(data, fill="grow")
+    box, net = crop_size(data), crop_input_size(data)
+    assert crop_size(grown) == net == crop_input_size(grown)          # no padding left: the box is the input
+    assert all(b <= n for b, n in zip(box, net))
+    if box != net:                                                     # a different box is a different run
+        assert run_dir_for(grown, "baseline_crop_gt", METHODS["baseline_crop_gt"]) != \
+            run_dir_for(data, "baseline_crop_gt", METHODS["baseline_crop_gt"])
+    assert with_crop(data, fill="grow").params["crop"].get("buffer_mm") == data.params.get("crop", {}).get("buffer_mm")

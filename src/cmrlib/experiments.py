@@ -33,11 +33,19 @@ def segment(model, images: np.ndarray, params: dict) -> np.ndarray:
 def crop_size(data: Data) -> tuple[int, int]:
     """The box of Lee et al. 2025, §4.7: the largest training heart plus the buffer on each side (the profile's
     ``crop.buffer_mm``, 9 mm by default: the paper's 5 px at 1.8 mm; :func:`cmrlib.crop.buffer_px`), capped at
-    the image size."""
+    the image size. The network's input is the box padded with background up to a multiple of its stride
+    (:func:`crop_input_size`); with ``crop.fill: grow`` the box itself is grown to that size instead, so the
+    network sees image where it would see padding (chapter 07 measures the difference)."""
     train = set(data.ids("train"))
     vols = [int(i) for i in np.flatnonzero(data.cache.volumes.subject_id.isin(train).to_numpy())]
-    return crop_box_size((data.cache.volume(i)[1] for i in vols), data.cache.volumes.spacing_y.iloc[0],
-                         data.cache.images.shape, data.params.get("crop", {}).get("buffer_mm", BUFFER_MM))
+    crop = data.params.get("crop", {})
+    size = crop_box_size((data.cache.volume(i)[1] for i in vols), data.cache.volumes.spacing_y.iloc[0],
+                         data.cache.images.shape, crop.get("buffer_mm", BUFFER_MM))
+    if crop.get("fill", "pad") == "grow":
+        h, w = crop_input_size(data, size)
+        H, W = data.cache.images.shape[-2:]
+        size = (min(h, H), min(w, W))
+    return size
 
 
 def crop_input_size(data: Data, size: tuple[int, int] | None = None) -> tuple[int, int]:

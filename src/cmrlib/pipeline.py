@@ -146,11 +146,16 @@ def with_training(data: Data, over: dict) -> Data:
     return Data(data.cache, data.subjects, {**data.params, "training": merge_params(data.params["training"], over)})
 
 
-def with_crop(data: Data, buffer_mm: float) -> Data:
-    """The same cache and split with the crop buffer (profile key ``crop.buffer_mm``) set to ``buffer_mm``: the
-    crop experiments trained from it get their own runs (the box size is part of a crop run's key)."""
-    return Data(data.cache, data.subjects, {**data.params, "crop": {**data.params.get("crop", {}),
-                                                                    "buffer_mm": float(buffer_mm)}})
+def with_crop(data: Data, buffer_mm: float | None = None, fill: str | None = None) -> Data:
+    """The same cache and split with the crop buffer (profile key ``crop.buffer_mm``) set to ``buffer_mm``, or
+    the way the box meets the network's stride (``crop.fill``: ``pad`` or ``grow``) set to ``fill``: the crop
+    experiments trained from it get their own runs (the box size is part of a crop run's key)."""
+    crop = dict(data.params.get("crop", {}))
+    if buffer_mm is not None:
+        crop["buffer_mm"] = float(buffer_mm)
+    if fill is not None:
+        crop["fill"] = str(fill)
+    return Data(data.cache, data.subjects, {**data.params, "crop": crop})
 
 
 def transfer_data(data: Data) -> Data:

@@ -233,3 +233,32 @@ def verdict_bars(counts: pd.DataFrame):
     ax.legend(ncol=counts.shape[1], loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, fontsize=8)
     fig.tight_layout()
     return fig
+
+
+def weight_panels(weights: dict[str, pd.DataFrame], titles: dict | None = None):
+    """Group DRO's weights q per step, one panel per run (chapter 05: one panel per η)."""
+    fig, axes = plt.subplots(1, len(weights), figsize=(5 * len(weights), 3), sharey=True, squeeze=False)
+    for ax, (name, q) in zip(axes[0], weights.items()):
+        q.plot(ax=ax, xlabel="step", ylabel="q", title=(titles or {}).get(name, name))
+    fig.tight_layout()
+    return fig
+
+
+def oversampling_levels(sweep: pd.DataFrame, advantaged: str, minority: str):
+    """Figs. S2–S3 of Lee et al. 2025 (:func:`cmrlib.sweeps.oversampling_sweep`, full images and cascade): each
+    group's median DSC against the level of oversampling, and the overall median DSC against the fairness gap
+    with each point labelled by its level."""
+    fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
+    for cascade, d in sweep.groupby("cascade"):
+        kind, ls = ("cascade", "--") if cascade else ("full image", "-")
+        ax[0].plot(d.level, d.dsc_advantaged, "o" + ls, label=f"{advantaged}, {kind}")
+        ax[0].plot(d.level, d.dsc_minority, "s" + ls, label=f"{minority}, {kind}")
+        ax[1].scatter(d.fg, d.dsc_overall, marker="o" if not cascade else "^", label=kind)
+        for r in d.itertuples():
+            ax[1].annotate(f"{r.level:g}", (r.fg, r.dsc_overall), textcoords="offset points", xytext=(4, 4))
+    ax[0].set(xlabel="oversampling level", ylabel="median DSC", title="Fig. S2")
+    ax[0].legend(fontsize=7)
+    ax[1].set(xlabel="fairness gap", ylabel="median DSC, all test subjects", title="Fig. S3")
+    ax[1].legend(fontsize=7)
+    fig.tight_layout()
+    return fig

@@ -106,3 +106,11 @@ def group_weight_log(run_dir: Path, group_names: list[str]) -> pd.DataFrame:
     table.columns = list(group_names)
     table.index = log.step[w.index].to_numpy()
     return table.rename_axis("step")
+
+
+def dro_weights(data: Data, name: str, method: Method | None = None) -> pd.DataFrame:
+    """The Group DRO weights q of a stored experiment per step, one column per training group
+    (:func:`group_weight_log` on its run folder)."""
+    from .methods import METHODS
+    from .train import group_order
+    return group_weight_log(run_dir_for(data, name, method or METHODS[name]), group_order(data.train_arrays()[2]))

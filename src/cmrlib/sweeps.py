@@ -41,17 +41,31 @@ def minority_count_sweep(params: dict, counts, method: str = "baseline", progres
     return pd.DataFrame(rows)
 
 
-def oversampling_sweep(data, levels, progress: bool = False) -> pd.DataFrame:
-    """Figs. S2–S3: the minority's share of every batch. Level 0 is the baseline (uniform sampling)."""
+def level_method(level: float) -> str:
+    """The experiment name of oversampling at ``level`` (the minority's batch share): ``baseline`` at 0,
+    ``oversampling`` at the paper's level, else ``oversampling_<level>``, registered in
+    :data:`cmrlib.methods.METHODS` with its ground-truth-crop variant (so a cascade can name both stages)."""
+    if level == 0:
+        return "baseline"
+    if level == METHODS["oversampling"].level:     # the run of chapter 03
+        return "oversampling"
+    name = f"oversampling_{level:g}"
+    METHODS.setdefault(name, Method(sampler="oversampling", level=float(level)))
+    METHODS.setdefault(f"{name}_crop_gt", Method(sampler="oversampling", level=float(level), crop="gt"))
+    return name
+
+
+def oversampling_sweep(data, levels, progress: bool = False, cascade: bool = False) -> pd.DataFrame:
+    """Figs. S2–S3: the minority's share of every batch. Level 0 is the baseline (uniform sampling). With
+    ``cascade``, each level's cascade: its full-image model places the box, its ground-truth-crop model segments
+    it (the paper's Fig. S2 shows both)."""
     cur = data.params["curation"]
     rows = []
     for lv in levels:
-        if lv == 0:
-            name, method = "baseline", METHODS["baseline"]
-        elif lv == METHODS["oversampling"].level:     # the run of chapter 03
-            name, method = "oversampling", METHODS["oversampling"]
-        else:
-            name, method = f"oversampling_{lv:g}", Method(sampler="oversampling", level=float(lv))
+        name = level_method(float(lv))
+        method = METHODS[name]
+        if cascade:
+            name, method = f"{name}_cascade", Method(crop="cascade", first_stage=name, second_stage=f"{name}_crop_gt")
         rows.append(_row(run_experiment(data, name, method, progress), data.group_col, cur["advantaged"],
-                         cur["minority"], level=float(lv)))
+                         cur["minority"], level=float(lv), cascade=bool(cascade)))
     return pd.DataFrame(rows)
