@@ -618,6 +618,17 @@ def _(tmp):
     return lambda: register(claim), ["lee2025.nothing", "baseline_typo", "known"], []
 
 
+@case("cv-train-too-many")
+def _(tmp):
+    from types import SimpleNamespace
+
+    from cmrlib.realdata import cv_folds
+    subj = pd.DataFrame({"subject_id": [f"p{i}" for i in range(20)], "obesity": ["obese"] * 4 + ["not obese"] * 16,
+                         "split": "test"})
+    data = SimpleNamespace(subjects=subj, group_col="obesity")
+    return (lambda: cv_folds(data, 2, 0, {"not obese": 5, "obese": 3}, 0)), ["realdata.train", "obese", "fold 0"], []
+
+
 @case("claim-not-in-store")
 def _(tmp):
     from cmrlib.experiments import stored_metrics

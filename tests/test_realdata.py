@@ -1,7 +1,10 @@
 """Chapter 12's evaluation of synthetic-only models on another dataset (here: the tiny synthetic cohort stands in
 for the real one)."""
 import numpy as np
+import pandas as pd
 import pytest
+
+from cmrlib.errors import InputError
 
 
 @pytest.fixture(scope="module")
@@ -54,3 +57,45 @@ def test_transfer_comparison_names_the_profiles_groups(data, monkeypatch):
     fig = prediction_grid(data, {k: m for k, (_, m) in models.items()}, data.params, n=3, every=1)
     assert len(fig.axes) == 9
     assert len(mid_slices({"a": data, "b": data}).axes) == 8
+
+
+def _cv_data(n_obese=12, n_lean=48):
+    from types import SimpleNamespace
+    ids = [f"p{i:03d}" for i in range(n_obese + n_lean)]
+    subj = pd.DataFrame({"subject_id": ids, "obesity": ["obese"] * n_obese + ["not obese"] * n_lean,
+                         "split": "test"})
+    return SimpleNamespace(subjects=subj, group_col="obesity", advantaged="not obese", minority="obese",
+                           params={"seed": 0})
+
+
+def test_cv_folds_test_every_patient_once_and_keep_the_imbalance():
+    from cmrlib.realdata import cv_folds
+    data = _cv_data()
+    folds = cv_folds(data, 4, repeat=0, train={"not obese": 30, "obese": 2}, seed=0)
+    tested = pd.concat([f[f.split == "test"] for f in folds]).subject_id
+    assert sorted(tested) == sorted(data.subjects.subject_id) and tested.is_unique
+    for f in folds:
+        tr = f[f.split == "train"]
+        assert tr.obesity.value_counts().to_dict() == {"not obese": 30, "obese": 2}
+        assert (f[f.split == "test"].obesity == "obese").sum() == 3              # stratified: 12 obese over 4 folds
+    other = cv_folds(data, 4, repeat=1, train={"not obese": 30, "obese": 2}, seed=0)
+    assert not all(a.split.equals(b.split) for a, b in zip(folds, other))      # a new repeat, a new split
+    with pytest.raises(InputError, match="obese"):
+        cv_folds(data, 4, repeat=0, train={"not obese": 30, "obese": 10}, seed=0)
+
+
+def test_cv_evidence_pools_repeats_and_pairs_methods():
+    from cmrlib.realdata import cv_evidence, cv_table, cv_verdicts
+    data = _cv_data()
+    rng = np.random.default_rng(0)
+    rows = []
+    for r in range(2):
+        for m, drop in (("baseline", 0.10), ("oversampling", 0.02)):
+            dsc = np.where(data.subjects.obesity == "obese", 0.85 - drop, 0.85) + 0.005 * rng.standard_normal(60)
+            rows.append(data.subjects.assign(dsc=dsc, repeat=r, method=m))
+    ev = cv_evidence(pd.concat(rows), data)
+    t = cv_table(ev, ["baseline", "oversampling"])
+    assert t.loc["baseline", "repeats"] == 2 and t.loc["baseline", "FG low"] > 0.05
+    assert t.loc["oversampling", "ΔFG high"] < 0
+    v = cv_verdicts(ev, ["baseline", "oversampling"])
+    assert v["gap"].status == "reproduced" and v["oversampling"].status == "reproduced"

@@ -129,6 +129,7 @@ SCHEMA = {
                "second_minority": _str, "second_minority_train": _int(0)},
     "rootcause": {"classifier_steps": _int(1)},
     "convergence": {"steps_factor": _int(1)},
+    "realdata": {"folds": _int(2), "repeats": _int(1), "methods": _list(_str), "train": _counts},
     "crop": {"buffer_mm": _num(0, lo_open=True), "fill": _choice("pad", "grow")},
     "study2021": {"split": {"train": _num(0, 1), "val": _num(0, 1), "test": _num(0, 1, lo_open=True)},
                   "finetune_steps": _int(1), "classifier_steps": _int(1), "joint_steps": _int(1),

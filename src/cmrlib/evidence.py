@@ -84,15 +84,28 @@ class Evidence:
     def __init__(self, data: Data, split: str = "test", frames=("ED", "ES"), groups=None, train: bool = False,
                  n_boot: int = 2000, seed: int = 0, level: float = 0.95):
         self.data, self.split, self.frames, self.train = data, split, tuple(frames), train
-        self.groups = list(groups or (data.advantaged, data.minority))
-        self.level = level
-        subj = data.subjects[data.subjects.split == split]
+        subjects = data.subjects[data.subjects.split == split]
+        self._setup(subjects, data.group_col, list(groups or (data.advantaged, data.minority)), n_boot, seed, level)
+
+    @classmethod
+    def from_scores(cls, runs: dict, subjects: pd.DataFrame, group_col: str, groups, n_boot: int = 2000,
+                    seed: int = 0, level: float = 0.95) -> "Evidence":
+        """Evidence over subject scores at hand (name → seed, or repeat → subject scores) instead of the run
+        store; ``subjects`` lists the subjects and their group (chapter 12's repeated splits)."""
+        ev = cls.__new__(cls)
+        ev.data, ev.split, ev.frames, ev.train = None, "test", ("ED", "ES"), False
+        ev._setup(subjects, group_col, list(groups), n_boot, seed, level)
+        ev._cache = {n: dict(r) for n, r in runs.items()}
+        return ev
+
+    def _setup(self, subjects: pd.DataFrame, group_col: str, groups: list, n_boot: int, seed: int, level: float):
+        self.groups, self.level, self.group_col = groups, level, group_col
         rng = np.random.default_rng(seed)
         self._ids, self._draws = {}, {}
         for g in self.groups:
-            ids = subj.loc[subj[data.group_col] == g, "subject_id"].astype(str).tolist()
+            ids = subjects.loc[subjects[group_col] == g, "subject_id"].astype(str).tolist()
             if not ids:
-                raise InputError(f"{split} split: no subjects of {data.group_col}={g}; cannot judge its medians")
+                raise InputError(f"no subjects of {group_col}={g}; cannot judge its medians")
             self._ids[g] = ids
             self._draws[g] = rng.integers(0, len(ids), (n_boot, len(ids)))
         self._cache: dict = {}
@@ -100,6 +113,8 @@ class Evidence:
     def runs(self, name: str, method: Method | None = None) -> dict[int, pd.DataFrame]:
         """Subject scores (split and frames of this evidence) per seed."""
         if name not in self._cache:
+            if self.data is None:
+                raise NotInStore(f"{name}: not among the scores this evidence was given")
             if self.train:
                 per = seed_runs(self.data, name, method)
             else:

@@ -140,3 +140,86 @@ def acdc_data(params: dict, acdc_dir: str | None = None, progress: bool = False)
     rp = real_data_params(params, manifest, "obesity", "not obese", "obese", train={"not obese": 60, "obese": 2},
                           name="acdc")
     return prepare_data(rp, progress=progress)
+
+
+# ---- chapter 12: the obesity gap over repeated subject-level splits ------------------------------------------
+CV_DEFAULTS = {"folds": 5, "repeats": 1, "methods": ["baseline", "oversampling"], "train": {"not obese": 60, "obese": 2}}
+
+
+def cv_settings(params: dict) -> dict:
+    """The profile's ``realdata`` section with defaults (:data:`CV_DEFAULTS`)."""
+    return {**CV_DEFAULTS, **(params.get("realdata") or {})}
+
+
+def cv_folds(data: Data, folds: int, repeat: int, train: dict, seed: int) -> list[pd.DataFrame]:
+    """The subject tables of one repeat of ``folds``-fold cross-validation: every patient is in the test split of
+    exactly one fold (folds stratified by the protected attribute); each fold's training set takes ``train``
+    (attribute value → count) patients at random from the other folds, the rest of them ``unused``, so the
+    training sets keep chapter 12's imbalance."""
+    from .errors import InputError
+    gcol = data.group_col
+    subj = data.subjects[data.subjects.split != "external"].copy()
+    rng = np.random.default_rng([seed, repeat])
+    fold_of = pd.Series(-1, index=subj.subject_id)
+    for _, ids in subj.groupby(gcol).subject_id:
+        ids = rng.permutation(ids.to_numpy())
+        fold_of[ids] = np.arange(len(ids)) % folds
+    out = []
+    for k in range(folds):
+        t = subj.assign(split=np.where(fold_of[subj.subject_id].to_numpy() == k, "test", "unused"))
+        for g, n in train.items():
+            pool = t.loc[(t.split == "unused") & (t[gcol] == g), "subject_id"].to_numpy()
+            if len(pool) < n:
+                raise InputError(f"realdata.train: {n} {gcol}={g} training patients asked for in fold {k}, "
+                                 f"{len(pool)} outside its test split")
+            t.loc[t.subject_id.isin(rng.choice(pool, n, replace=False)), "split"] = "train"
+        out.append(t.reset_index(drop=True))
+    return out
+
+
+def cv_scores(data: Data, progress: bool = False) -> pd.DataFrame:
+    """Per repeat, method and test patient, the overall DSC from the fold that tested the patient (every patient
+    once per repeat), for the profile's ``realdata`` methods; each fold's model is an ordinary run of the store."""
+    s = cv_settings(data.params)
+    rows = []
+    for r in range(int(s["repeats"])):
+        for k, subj in enumerate(cv_folds(data, int(s["folds"]), r, s["train"], int(data.params["seed"]))):
+            d = Data(data.cache, subj, data.params)
+            for name in s["methods"]:
+                sc = experiment_scores(run_experiment(d, name, progress=progress), "test")
+                rows.append(sc.assign(repeat=r, fold=k, method=name))
+    return pd.concat(rows, ignore_index=True)
+
+
+def cv_evidence(scores: pd.DataFrame, data: Data, seed: int = 0):
+    """:class:`cmrlib.evidence.Evidence` over the cross-validated scores, repeats in the place of seeds: each
+    repeat's gap is computed on every patient once, and one subject bootstrap is shared by repeats and methods."""
+    from .evidence import Evidence
+    runs = {m: {int(r): d for r, d in g.groupby("repeat")} for m, g in scores.groupby("method")}
+    subjects = scores.drop_duplicates("subject_id")[["subject_id", data.group_col]].assign(split="test")
+    return Evidence.from_scores(runs, subjects, data.group_col, (data.advantaged, data.minority), seed=seed)
+
+
+def cv_table(ev, methods) -> pd.DataFrame:
+    """Per method: the gap over the repeats (median, pooled 95 % interval, range over repeats) and, against the
+    first method, the paired change of the gap with its interval."""
+    rows = []
+    for m in methods:
+        g = ev.gap(m)
+        row = {"method": m, "repeats": g.seeds, "FG": g.point, "FG low": g.low, "FG high": g.high,
+               "FG min": min(g.per_seed.values()), "FG max": max(g.per_seed.values())}
+        if m != methods[0]:
+            c = ev.gap_change(m, methods[0])
+            row.update({f"ΔFG vs {methods[0]}": c.point, "ΔFG low": c.low, "ΔFG high": c.high})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
+
+
+def cv_verdicts(ev, methods) -> dict:
+    """Chapter 12's verdicts over the repeated splits, by the rules of :mod:`cmrlib.claims` with repeats in the
+    place of seeds: is the first method's obesity gap above zero, and does each other method narrow it?"""
+    from .claims import significant
+    out = {"gap": significant(ev.gap(methods[0]), +1, "the obesity gap")}
+    for m in methods[1:]:
+        out[m] = significant(ev.gap_change(m, methods[0]), -1, "the change of the gap")
+    return out
