@@ -178,3 +178,16 @@ def test_step_log_writes_each_step_at_flush_only(tmp_path):
     log.add(3, 0.008, torch.tensor(0.125), None)
     log.close()
     assert path.read_text().splitlines()[-1] == "3,0.008,0.125,"
+
+
+def test_chunked_evaluation_gives_the_per_volume_table(tiny_params):
+    import pandas as pd
+
+    from cmrlib.experiments import evaluate, predictor
+    from cmrlib.pipeline import prepare_data
+    data = prepare_data(tiny_params, progress=False)
+    pv = predictor(data, "baseline", progress=False)
+    assert hasattr(pv, "many")
+    chunked = evaluate(pv, data, progress=False, chunk=3)         # chunks that do not divide the volume count
+    del pv.many
+    pd.testing.assert_frame_equal(chunked, evaluate(pv, data, progress=False))
