@@ -56,15 +56,21 @@ def write_summary(results: dict[str, pd.DataFrame], params: dict, path: str | Pa
     return df
 
 
-def paper_style(scores: pd.DataFrame, group_col: str, advantaged: str, other: str) -> pd.DataFrame:
-    """The layout of the paper's Table 4 for one experiment: rows are measures, columns the two groups."""
+def paper_style(scores: pd.DataFrame, group_col: str, advantaged: str, other: str, seed: int = 0) -> pd.DataFrame:
+    """The layout of the paper's Table 4 for one experiment: rows are measures, columns the two groups; SER and
+    the fairness gap with the bounds of their subject-level bootstrap 95 % intervals
+    (:func:`cmrlib.fairness.median_table`)."""
+    from .fairness import median_table
     gs = group_stats(scores, group_col, [advantaged, other])
     fair = fairness_summary(scores, group_col, advantaged, other)
+    ci = median_table({"x": scores}, group_col, advantaged, other, seed=seed).iloc[0]
     t = pd.DataFrame({g: [gs.loc[g, "dsc_median"], gs.loc[g, "dsc_iqr"], gs.loc[g, "hd_median"], gs.loc[g, "hd_iqr"]]
                       for g in (advantaged, other)},
                      index=["Median DSC", "IQR DSC", "Median HD (mm)", "IQR HD (mm)"])
-    extra = pd.DataFrame({advantaged: [fair["ser"], fair["fg"], fair["p"]], other: [np.nan] * 3},
-                         index=["SER", "Fairness gap", "Mann–Whitney p"])
+    rows = {"SER": fair["ser"], "SER 95 % low": ci["SER low"], "SER 95 % high": ci["SER high"],
+            "Fairness gap": fair["fg"], "FG 95 % low": ci["FG low"], "FG 95 % high": ci["FG high"],
+            "Mann–Whitney p": fair["p"]}
+    extra = pd.DataFrame({advantaged: list(rows.values()), other: [np.nan] * len(rows)}, index=list(rows))
     return pd.concat([t, extra])
 
 
