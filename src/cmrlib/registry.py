@@ -337,7 +337,8 @@ def chapter_claims(chapter: str, data, train: bool = True) -> pd.DataFrame:
 def overview(table: pd.DataFrame) -> pd.DataFrame:
     """:func:`claims_table` for reading: chapter, claim id, the claim, the study's number, ours with its 95 %
     interval, seeds and verdict, one row per claim in registry order."""
-    return pd.DataFrame({"chapter": [CHAPTER_FILES[c].replace("_", " ") for c in table.chapter], "claim": table.claim, "statement": table.statement,
+    chapters = [CHAPTER_FILES[c].replace("_", " ") for c in table.chapter]
+    return pd.DataFrame({"chapter": chapters, "claim": table.claim, "statement": table.statement,
                          "measure": table.measure, "paper": table.paper.round(3), "ours": table.ours.round(3),
                          "95 % interval": [interval_text(a, b) for a, b in zip(table.low, table.high)],
                          "seeds": table.seeds, "verdict": table.verdict}).set_index("claim")
