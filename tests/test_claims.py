@@ -36,6 +36,7 @@ def test_no_effect_needs_the_interval_inside_the_margin():
     assert no_effect(est([0.001], -0.01, 0.012), 0.025, "gap").status == "reproduced"
     assert no_effect(est([0.01], -0.01, 0.04), 0.025, "gap").status == "partly reproduced"
     assert no_effect(est([0.05], 0.02, 0.08), 0.025, "gap").status == "not reproduced"
+    assert no_effect(est([-0.015], -0.023, -0.007), 0.025, "change").status == "not reproduced"  # small, but not zero
 
 
 def test_combined_claims_and_sentences():

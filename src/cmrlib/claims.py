@@ -9,9 +9,9 @@ A verdict is one of :data:`STATUSES`. The rules, stated once for every claim (ch
   interval of the difference (subject bootstrap, pooled over seeds; :class:`cmrlib.evidence.Evidence`) to
   exclude zero on the claimed side. The direction in every seed with an interval that includes zero is partly
   reproduced; an interval on the other side is not reproduced.
-- **no effect**: "no bias", "no loss" needs the interval to lie inside ± the equivalence margin
-  (:func:`equivalence_margin`); an interval that excludes zero is not reproduced; one that includes zero but
-  reaches past the margin is partly reproduced (a difference of that size is not ruled out).
+- **no effect**: "no bias", "no loss" needs the interval to include zero and to lie inside ± the equivalence
+  margin (:func:`equivalence_margin`); an interval that excludes zero is not reproduced; one that includes zero
+  but reaches past the margin is partly reproduced (a difference of that size is not ruled out).
 - a claim made of several parts is reproduced when every part is, not reproduced when none is, partly otherwise.
 
 Claims whose chapter states its verdict as a sentence (the 2021, 2022 and 2024 studies; :func:`from_sentence`)
@@ -82,12 +82,13 @@ def direction(est: Estimate, sign: int, what: str) -> Verdict:
 
 
 def no_effect(est: Estimate, margin: float, what: str) -> Verdict:
-    """The no-effect rule: the interval of ``what`` inside ± ``margin``."""
+    """The no-effect rule: the interval of ``what`` includes zero and lies inside ± ``margin``; an interval that
+    excludes zero is a difference, however small."""
     num = f"{what} {est.text()}"
-    if -margin <= est.low and est.high <= margin:
-        status, why = "reproduced", f"{num} lies within ±{margin:.3f}"
-    elif est.low > 0 or est.high < 0:
+    if est.low > 0 or est.high < 0:
         status, why = "not reproduced", f"{num}: the interval excludes zero"
+    elif -margin <= est.low and est.high <= margin:
+        status, why = "reproduced", f"{num} includes zero and lies within ±{margin:.3f}"
     else:
         status, why = "partly reproduced", f"{num} includes zero but reaches beyond ±{margin:.3f}"
     return Verdict(status, why, est.point, est.low, est.high, est.seeds)
