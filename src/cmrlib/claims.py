@@ -12,7 +12,8 @@ A verdict is one of :data:`STATUSES`. The rules, stated once for every claim (ch
 - **no effect**: "no bias", "no loss" needs the interval to include zero and to lie inside ± the equivalence
   margin (:func:`equivalence_margin`); an interval that excludes zero is not reproduced; one that includes zero
   but reaches past the margin is partly reproduced (a difference of that size is not ruled out).
-- a claim made of several parts is reproduced when every part is, not reproduced when none is, partly otherwise.
+- a claim made of several parts is reproduced when every part is, not reproduced when every part is not, partly
+  otherwise.
 
 Claims whose chapter states its verdict as a sentence (the 2021, 2022 and 2024 studies; :func:`from_sentence`)
 take the status from the sentence's first words.
@@ -95,8 +96,8 @@ def no_effect(est: Estimate, margin: float, what: str) -> Verdict:
 
 
 def all_of(parts: list[Verdict], joiner: str = "; ") -> Verdict:
-    """A claim of several parts: reproduced if every part is, not reproduced if none is, partly otherwise. Our
-    number is that of the first part."""
+    """A claim of several parts: reproduced if every part is, not reproduced if every part is not, partly
+    otherwise. Our number is that of the first part."""
     ok = [p.status == "reproduced" for p in parts]
     none = all(p.status == "not reproduced" for p in parts)
     status = "reproduced" if all(ok) else "not reproduced" if none else "partly reproduced"
