@@ -163,3 +163,9 @@ def gap_survives(fair: dict, alpha: float = 0.05) -> str:
     if fair["fg"] > 0 and fair["p"] < alpha:
         return "the gap survives the longer training"
     return "the gap does not survive the longer training: at this budget it is mostly under-training"
+
+
+def gap_interval_text(scores: pd.DataFrame, group_col: str, advantaged: str, other: str, seed: int = 0) -> str:
+    """:func:`gap_interval` as the text a chapter's prose quotes beside the gap: ``[low, high]``, three decimals."""
+    lo, hi = gap_interval(scores, group_col, advantaged, other, seed=seed)
+    return f"[{lo:.3f}, {hi:.3f}]"
