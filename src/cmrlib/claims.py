@@ -178,11 +178,11 @@ class Context:
 
 def judge(claim: Claim, ctx: Context) -> Verdict:
     """The claim's verdict; "not run" when the store lacks an experiment it needs (read-only contexts)."""
+    from contextlib import nullcontext
+
     from .runstore import read_only
     try:
-        if ctx.train:
-            return claim.rule(ctx)
-        with read_only():
+        with nullcontext() if ctx.train else read_only():
             return claim.rule(ctx)
     except NotInStore as exc:
         return Verdict("not run", f"{exc}")

@@ -11,6 +11,7 @@ DSC (the fairness gap, a group's median, a paired change between two experiments
 """
 from __future__ import annotations
 
+from contextlib import nullcontext
 from dataclasses import dataclass
 
 import numpy as np
@@ -95,7 +96,7 @@ class Evidence:
         ev = cls.__new__(cls)
         ev.data, ev.split, ev.frames, ev.train = None, "test", ("ED", "ES"), False
         ev._setup(subjects, group_col, list(groups), n_boot, seed, level)
-        ev._cache = {n: dict(r) for n, r in runs.items()}
+        ev._cache.update({n: dict(r) for n, r in runs.items()})
         return ev
 
     def _setup(self, subjects: pd.DataFrame, group_col: str, groups: list, n_boot: int, seed: int, level: float):
@@ -109,22 +110,22 @@ class Evidence:
             self._ids[g] = ids
             self._draws[g] = rng.integers(0, len(ids), (n_boot, len(ids)))
         self._cache: dict = {}
+        self._medians: dict = {}
 
     def runs(self, name: str, method: Method | None = None) -> dict[int, pd.DataFrame]:
         """Subject scores (split and frames of this evidence) per seed."""
         if name not in self._cache:
             if self.data is None:
                 raise NotInStore(f"{name}: not among the scores this evidence was given")
-            if self.train:
+            with nullcontext() if self.train else read_only():
                 per = seed_runs(self.data, name, method)
-            else:
-                with read_only():
-                    per = seed_runs(self.data, name, method)
             self._cache[name] = {s: experiment_scores(p, self.split, self.frames) for s, p in per.items()}
         return self._cache[name]
 
     def medians(self, name: str) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-        """Per seed: the groups' median DSC (G,) and their bootstrap draws (B, G)."""
+        """Per seed: the groups' median DSC (G,) and their bootstrap draws (B, G); computed once per experiment."""
+        if name in self._medians:
+            return self._medians[name]
         out = {}
         for s, sc in self.runs(name).items():
             dsc = sc.assign(subject_id=sc.subject_id.astype(str)).set_index("subject_id").dsc
@@ -134,6 +135,7 @@ class Evidence:
                 point.append(np.nanmedian(v))
                 boot.append(np.nanmedian(v[self._draws[g]], axis=1))
             out[s] = (np.asarray(point), np.stack(boot, axis=1))
+        self._medians[name] = out
         return out
 
     def estimate(self, fn, *names: str) -> Estimate:

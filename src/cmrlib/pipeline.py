@@ -41,12 +41,16 @@ class Data:
     def ids(self, split: str) -> list[str]:
         return self.subjects.loc[self.subjects.split == split, "subject_id"].tolist()
 
+    def train_groups(self) -> np.ndarray:
+        """Each training slice's group, in the order of :meth:`train_arrays` (without reading the slices)."""
+        idx = self.cache.slices_of(self.ids("train"))
+        grp = self.subjects.set_index("subject_id")[self.group_col]
+        return grp.reindex(self.cache.slice_subject()[idx]).to_numpy()
+
     def train_arrays(self):
         """Training slices, labels and each slice's group."""
         idx = self.cache.slices_of(self.ids("train"))
-        grp = self.subjects.set_index("subject_id")[self.group_col]
-        groups = grp.reindex(self.cache.slice_subject()[idx]).to_numpy()
-        return self.cache.images[idx], self.cache.labels[idx], groups
+        return self.cache.images[idx], self.cache.labels[idx], self.train_groups()
 
 
 # The order in which subjects are drawn, group by group (the order every profile lists them in).

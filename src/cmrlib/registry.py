@@ -171,12 +171,12 @@ _claim("lee2025.external_cascade_oversampling", "09", "On the external site, ove
 
 
 def _root_cause(c: Context) -> Verdict:
-    from .rootcause import stored_probe
+    from .rootcause import AUC_BOUNDS, stored_probe
     probe = c.memo("probe", lambda: stored_probe(c.data))
     auc = probe.set_index("view").auc
     out, heart = float(auc["outside"]), float(auc["heart"])
     detail = f"AUC {out:.2f} with the heart box blanked out against {heart:.2f} from the box alone"
-    status = ("reproduced" if out >= 0.85 and heart <= 0.70 else
+    status = ("reproduced" if out >= AUC_BOUNDS["outside_min"] and heart <= AUC_BOUNDS["heart_max"] else
               "partly reproduced" if out > heart else "not reproduced")
     return Verdict(status, detail, out - heart, seeds=1)
 
@@ -187,15 +187,23 @@ _claim("lee2025.root_cause_outside", "11", "The information that tells the group
 
 
 # ---- the 2021 study (Puyol-Antón et al. 2021), chapters 13-14 ---------------------------------------------
+def _natural2021(c: Context):
+    """The 2021 study's own split of the cohort and the groups present in its training set, made once per context
+    for chapters 13 and 14's claims."""
+    def make():
+        from .study2021 import groups_present, natural_data
+        data = natural_data(c.data)
+        return data, groups_present(data)[0]
+    return c.memo("natural2021", make)
+
+
 def _study2021(c: Context) -> dict:
     """Chapter 13's claims on the baseline of the study's own split."""
     def make():
         from .report import experiment_scores
-        from .study2021 import (dice_table, groups_present, natural_data, racial_bias_verdict, run_approach,
-                                settings, sex_difference, sex_verdict, share_verdict, share_vs_accuracy,
-                                split_counts)
-        data = natural_data(c.data)
-        groups, _ = groups_present(data)
+        from .study2021 import (dice_table, racial_bias_verdict, run_approach, settings, sex_difference,
+                                sex_verdict, share_verdict, share_vs_accuracy, split_counts)
+        data, groups = _natural2021(c)
         base = run_approach(data, "baseline")
         t1 = dice_table(base, data.group_col, groups)
         sx = sex_difference(experiment_scores(base, "test"), seed=c.data.params["seed"])
@@ -210,9 +218,8 @@ def _study2021_table2(c: Context) -> dict:
     """Chapter 14's claims on Table 2 (every approach)."""
     def make():
         from .report import experiment_scores
-        from .study2021 import APPROACHES, groups_present, natural_data, run_approach, table2, table2_verdicts
-        data = natural_data(c.data)
-        groups, _ = groups_present(data)
+        from .study2021 import APPROACHES, run_approach, table2, table2_verdicts
+        data, groups = _natural2021(c)
         scores = {n: experiment_scores(run_approach(data, n), "test") for n in APPROACHES}
         t2 = table2(scores, data.group_col, groups, seed=c.data.params["seed"])
         return {k: from_sentence(v) for k, v in table2_verdicts(t2).items()}

@@ -113,4 +113,4 @@ def dro_weights(data: Data, name: str, method: Method | None = None) -> pd.DataF
     (:func:`group_weight_log` on its run folder)."""
     from .methods import METHODS
     from .train import group_order
-    return group_weight_log(run_dir_for(data, name, method or METHODS[name]), group_order(data.train_arrays()[2]))
+    return group_weight_log(run_dir_for(data, name, method or METHODS[name]), group_order(data.train_groups()))

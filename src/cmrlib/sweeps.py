@@ -44,7 +44,7 @@ def minority_count_sweep(params: dict, counts, method: str = "baseline", progres
 def level_method(level: float) -> str:
     """The experiment name of oversampling at ``level`` (the minority's batch share): ``baseline`` at 0,
     ``oversampling`` at the paper's level, else ``oversampling_<level>``, registered in
-    :data:`cmrlib.methods.METHODS` with its ground-truth-crop variant (so a cascade can name both stages)."""
+    :data:`cmrlib.methods.METHODS` with its ground-truth-crop and cascade variants, as every method there is."""
     if level == 0:
         return "baseline"
     if level == METHODS["oversampling"].level:     # the run of chapter 03
@@ -52,6 +52,7 @@ def level_method(level: float) -> str:
     name = f"oversampling_{level:g}"
     METHODS.setdefault(name, Method(sampler="oversampling", level=float(level)))
     METHODS.setdefault(f"{name}_crop_gt", Method(sampler="oversampling", level=float(level), crop="gt"))
+    METHODS.setdefault(f"{name}_cascade", Method(crop="cascade", first_stage=name, second_stage=f"{name}_crop_gt"))
     return name
 
 
@@ -62,10 +63,7 @@ def oversampling_sweep(data, levels, progress: bool = False, cascade: bool = Fal
     cur = data.params["curation"]
     rows = []
     for lv in levels:
-        name = level_method(float(lv))
-        method = METHODS[name]
-        if cascade:
-            name, method = f"{name}_cascade", Method(crop="cascade", first_stage=name, second_stage=f"{name}_crop_gt")
-        rows.append(_row(run_experiment(data, name, method, progress), data.group_col, cur["advantaged"],
+        name = level_method(float(lv)) + ("_cascade" if cascade else "")
+        rows.append(_row(run_experiment(data, name, METHODS[name], progress), data.group_col, cur["advantaged"],
                          cur["minority"], level=float(lv), cascade=bool(cascade)))
     return pd.DataFrame(rows)
