@@ -18,6 +18,7 @@ import datetime
 import os
 import platform
 import tempfile
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -25,6 +26,27 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 OUT = ROOT / "benchmarks" / "results" / "chapter_times.csv"
 CHAPTER_BUDGET_S, BOOK_BUDGET_S = 15 * 60, 120 * 60
+
+
+def chapters(only) -> list[str]:
+    """The book's notebooks (stems) in order, those of ``only`` (number prefixes) when given."""
+    from cmrlib.book import toc_notebooks
+    names = [Path(nb).name for nb in toc_notebooks(ROOT)]
+    return [n for n in names if not only or any(n.startswith(o) for o in only)]
+
+
+def save(rows: list[dict], out: Path, profile: str, only) -> None:
+    """Write the rows so far (called after every chapter, so an interrupted timing keeps what it measured)."""
+    df = pd.DataFrame(rows).assign(cores=os.cpu_count(), machine=platform.machine(),
+                                   date=datetime.date.today().isoformat())
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.exists():
+        old = pd.read_csv(out)
+        keep = old.profile != profile
+        if only:          # only the timed chapters' rows are replaced
+            keep |= ~old.chapter.str[:2].isin(only)
+        df = pd.concat([old[keep], df], ignore_index=True)
+    df.to_csv(out, index=False)
 
 
 def main(argv=None) -> None:
@@ -37,36 +59,41 @@ def main(argv=None) -> None:
                                               "from an empty store, so each listed chapter makes what it needs")
     ap.add_argument("--store", help="an empty or new folder to keep the data and runs in (default: a temporary "
                                     "one, deleted afterwards)")
+    ap.add_argument("--passes", nargs="+", default=["empty", "filled"], choices=["empty", "filled"],
+                    help="which passes to time (default both; a GPU machine's short lease: empty)")
+    ap.add_argument("--deadline", type=float, help="seconds after which no further chapter is started (the rows "
+                                                   "measured so far are written after every chapter)")
+    ap.add_argument("--executed", help="keep the executed notebooks in this folder (default: with the store)")
     a = ap.parse_args(argv)
     profile = load_params(ROOT / a.params)["profile"]
-    rows = []
+    out, rows, t_start = Path(a.out), [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="chapter-times-") as tmp:
         if a.store:
             if Path(a.store).exists() and any(Path(a.store).iterdir()):
                 raise SystemExit(f"--store {a.store}: not empty; the first pass must start from an empty store")
             tmp = a.store
         os.environ["CMRLIB_DATA"], os.environ["CMRLIB_RUNS"] = f"{tmp}/data", f"{tmp}/runs"
-        for store in ("empty", "filled"):
-            times = execute(ROOT, a.params, Path(tmp) / f"executed-{store}", only=a.only)
-            for chapter, seconds in times.items():
-                rows.append(dict(profile=profile, store=store, chapter=chapter, seconds=round(seconds, 1)))
-                print(f"[chapter-times] {store:6s} {chapter}: {seconds:7.1f} s "
-                      f"(budget ratio {CHAPTER_BUDGET_S / seconds:.2f})", flush=True)
-    df = pd.DataFrame(rows).assign(cores=os.cpu_count(), machine=platform.machine(),
-                                   date=datetime.date.today().isoformat())
+        for store in a.passes:
+            for name in chapters(a.only):
+                if a.deadline and time.perf_counter() - t_start > a.deadline:
+                    print(f"[chapter-times] deadline: {name} and later not started", flush=True)
+                    break
+                t0, status = time.perf_counter(), "ok"
+                try:
+                    execute(ROOT, a.params, Path(a.executed or tmp) / f"executed-{store}", only=[name])
+                except Exception as exc:     # a failing chapter is recorded; later chapters make what they need
+                    status = f"failed: {type(exc).__name__}: {str(exc).strip().splitlines()[-1][:300] if str(exc).strip() else ''}"
+                seconds = time.perf_counter() - t0
+                rows.append(dict(profile=profile, store=store, chapter=name, seconds=round(seconds, 1),
+                                 **({} if status == "ok" else {"status": status})))
+                save(rows, out, profile, a.only)
+                print(f"[chapter-times] {store:6s} {name}: {seconds:7.1f} s "
+                      f"(budget ratio {CHAPTER_BUDGET_S / seconds:.2f}) {status}", flush=True)
+    df = pd.DataFrame(rows, columns=["store", "seconds"])
     for store, d in df.groupby("store", sort=False):
         total = d.seconds.sum()
-        what = f"chapters {', '.join(a.only)}" if a.only else "whole book"
+        what = f"chapters {', '.join(a.only)}" if a.only else f"{len(d)} chapters"
         print(f"[chapter-times] {store} store: {what} {total / 60:.1f} min (budget ratio {BOOK_BUDGET_S / total:.2f})")
-    out = Path(a.out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.exists():
-        old = pd.read_csv(out)
-        keep = old.profile != profile
-        if a.only:          # only the timed chapters' rows are replaced
-            keep |= ~old.chapter.str[:2].isin(a.only)
-        df = pd.concat([old[keep], df], ignore_index=True)
-    df.to_csv(out, index=False)
     print(f"[chapter-times] wrote {out}")
 
 

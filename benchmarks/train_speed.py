@@ -15,10 +15,12 @@ median of (T2 − T1) / (N2 − N1) and the rest of T1 is the fixed cost (model 
 ``--concurrent`` also trains two models at once in two processes with one thread each, against one process
 with every thread.
 
-CUDA (when present): the gpu profile's network at 128², bf16, batch as the profile, against the target of
-20,000 slices/s on one H100.
+CUDA (when present): the gpu profile's network at its size, bf16, batch as the profile, against the target of
+20,000 slices/s on one H100; the course network on the GPU; with ``--concurrent``, 2 and 4 gpu-profile models
+trained at once by separate processes on the one GPU.
 
     python benchmarks/train_speed.py [--profile params/course.yaml] [--n1 10] [--n2 40] [--repeats 3] [--concurrent]
+    python benchmarks/train_speed.py --cuda-only --concurrent       # on a GPU machine: the CUDA lines alone
 """
 from __future__ import annotations
 
@@ -67,25 +69,53 @@ def measure(cfg_over, size, n1, n2, device=None, reference=False, repeats: int =
     return dict(per_step=per_step, fixed=fixed, first=first, slices_per_s=cfg_over["batch_size"] / per_step)
 
 
-def training_settings(profile: str) -> tuple[dict, int]:
+def training_settings(profile: str, extra: tuple = ()) -> tuple[dict, int, int]:
     from cmrlib.config import load_params
     from cmrlib.methods import METHODS, train_config
     p = load_params(ROOT / profile)
     cfg = train_config(p, METHODS["baseline"]).to_dict()
-    keep = ("network", "optimizer", "channels", "batch_size", "lr", "loss", "augment", "seed")
+    keep = ("network", "optimizer", "channels", "batch_size", "lr", "loss", "augment", "seed", *extra)
     return {k: cfg[k] for k in keep}, int(p["cache"]["size"]), int(p["training"]["steps"])
 
 
-def concurrent(cfg_over, size, steps, threads_each: int) -> float:
-    """Slices per second of two processes training at once, ``threads_each`` threads apiece: each warms up, then
-    times a ``steps``-step model; the two timed runs overlap."""
+def concurrent(cfg_over, size, steps, threads_each: int, n: int = 2, device: str | None = None) -> float:
+    """Slices per second of ``n`` processes training at once, ``threads_each`` threads apiece: each warms up,
+    then times a ``steps``-step model; the timed runs overlap (they start together after the warm-ups)."""
     code = ("import sys, json, torch; sys.path.insert(0, %r); torch.set_num_threads(%d); "
-            "from train_speed import run; c = json.loads(sys.argv[1]); run(c, 5, %d); print(run(c, %d, %d))"
-            % (str(Path(__file__).parent), threads_each, size, steps, size))
-    procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg_over)], stdout=subprocess.PIPE, text=True)
-             for _ in range(2)]
+            "from train_speed import run; c = json.loads(sys.argv[1]); run(c, 5, %d, %r); "
+            "print('ready', flush=True); sys.stdin.readline(); print(run(c, %d, %d, %r))"
+            % (str(Path(__file__).parent), threads_each, size, device, steps, size, device))
+    procs = [subprocess.Popen([sys.executable, "-c", code, json.dumps(cfg_over)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True) for _ in range(n)]
+    for p in procs:                 # every process warmed up (compiled) before any timed run starts
+        p.stdout.readline()
+    for p in procs:
+        p.stdin.write("go\n")
+        p.stdin.flush()
     times = [float(p.communicate()[0].split()[-1]) for p in procs]
-    return 2 * steps * cfg_over["batch_size"] / max(times)
+    return n * steps * cfg_over["batch_size"] / max(times)
+
+
+def cuda_report(a, course_cfg: dict, course_size: int) -> None:
+    """The CUDA measurements: the gpu profile's network (against the target), the course network, and with
+    ``--concurrent`` several gpu-profile models trained at once by separate processes on the one GPU."""
+    import torch
+    gcfg, gsize, gsteps = training_settings(a.gpu_profile, ("compile", "amp"))
+    g = measure(gcfg, gsize, 20, 120, device="cuda")
+    print(f"CUDA ({torch.cuda.get_device_name(0)}): {a.gpu_profile} network {gcfg['network']} {gcfg['channels']} at "
+          f"{gsize}², bf16, batch {gcfg['batch_size']}: {g['slices_per_s']:.0f} slices/s (per step "
+          f"{g['per_step'] * 1e3:.2f} ms, fixed {g['fixed']:.1f} s, first run {g['first']:.1f} s), ratio to target "
+          f"{g['slices_per_s'] / GPU_TARGET:.2f}; a {gsteps}-step model {g['fixed'] + gsteps * g['per_step']:.0f} s",
+          flush=True)
+    c = measure({**course_cfg, "compile": True}, course_size, 20, 120, device="cuda")
+    print(f"CUDA: course network {course_cfg['channels']} at {course_size}², batch {course_cfg['batch_size']}: "
+          f"{c['slices_per_s']:.0f} slices/s (per step {c['per_step'] * 1e3:.2f} ms, fixed {c['fixed']:.1f} s)",
+          flush=True)
+    if a.concurrent:
+        for n in (2, 4):
+            tot = concurrent(gcfg, gsize, 120, 2, n, "cuda")
+            print(f"CUDA: {n} gpu-profile models at once (processes): {tot:.0f} slices/s in all, against one "
+                  f"{g['slices_per_s']:.0f}: speed-up {tot / g['slices_per_s']:.2f}", flush=True)
 
 
 def main(argv=None):
@@ -97,9 +127,12 @@ def main(argv=None):
     ap.add_argument("--n2", type=int, default=40)
     ap.add_argument("--repeats", type=int, default=3, help="pairs of runs per variant (median)")
     ap.add_argument("--concurrent", action="store_true")
+    ap.add_argument("--cuda-only", action="store_true", help="only the CUDA measurements (a GPU machine's run)")
     a = ap.parse_args(argv)
 
     cfg, size, course_steps = training_settings(a.profile)
+    if a.cuda_only:
+        return cuda_report(a, cfg, size)
     print(f"CPU: {a.profile} network {cfg['network']} {cfg['channels']}, batch {cfg['batch_size']}, {size}², "
           f"{torch.get_num_threads()} threads")
     variants = {"reference": (cfg, True), "eager": (cfg, False), "compile": ({**cfg, "compile": True}, False),
@@ -123,10 +156,7 @@ def main(argv=None):
         print(f"  two models at once ({max(1, n // 2)} thread(s) each): {two:.1f} slices/s in all, against one model "
               f"with {n} threads {one:.1f}: speed-up {two / one:.2f}")
     if torch.cuda.is_available():
-        gcfg, _, _ = training_settings(a.gpu_profile)
-        g = measure(gcfg, 128, 20, 120, device="cuda")
-        print(f"CUDA ({torch.cuda.get_device_name(0)}): {a.gpu_profile} network at 128², bf16, batch "
-              f"{gcfg['batch_size']}: {g['slices_per_s']:.0f} slices/s, ratio to target {g['slices_per_s'] / GPU_TARGET:.2f}")
+        cuda_report(a, cfg, size)
     else:
         print("CUDA: no GPU here; the CUDA path of the loop has not been measured")
 

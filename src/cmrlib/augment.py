@@ -3,8 +3,9 @@
 Per sample: rotation, isotropic scaling and translation applied by one affine grid to image (bilinear) and
 label (nearest); then gamma, intensity scale and Gaussian noise on the image. The default ranges are nnU-Net's
 2D ones (rotation ±180°, scaling 0.7–1.4, gamma 0.7–1.5) with a ±15% translation, so a model does not learn
-where in the field of view the heart sits. All random draws come from a CPU ``torch.Generator`` so runs are
-reproducible and resumable.
+where in the field of view the heart sits. All random draws come from one ``torch.Generator`` so runs are
+reproducible and resumable; draws are made on the generator's device (training on a GPU passes a GPU generator,
+so no random numbers cross from the host each step).
 
 Two further options, off by default, randomise the appearance rather than the geometry, in the spirit of
 SynthSeg's domain randomisation (Billot et al. 2023, Medical Image Analysis 86:102789): ``contrast`` passes
@@ -34,7 +35,7 @@ def augment_batch(img: torch.Tensor, lab: torch.Tensor, gen: torch.Generator,
     """img (B, 1, H, W) float, lab (B, H, W) long → augmented copies on the same device."""
     B = img.shape[0]
     dev = img.device
-    u = torch.rand((B, 6), generator=gen).to(dev)
+    u = torch.rand((B, 6), generator=gen, device=gen.device).to(dev)
     ang = (u[:, 0] * 2 - 1) * math.radians(rotate_deg)
     sc = scale[0] + (scale[1] - scale[0]) * u[:, 1]
     tx, ty = (u[:, 2] * 2 - 1) * shift * 2, (u[:, 3] * 2 - 1) * shift * 2
@@ -56,7 +57,7 @@ def augment_batch(img: torch.Tensor, lab: torch.Tensor, gen: torch.Generator,
     if bias_field > 0:
         out = (out - lo) * smooth_field(B, img.shape[-2:], gen, dev).mul(bias_field).exp() + lo
     out = out * (0.9 + 0.2 * u[:, 5].view(B, 1, 1, 1))
-    out = out + noise * torch.randn(out.shape, generator=gen).to(dev)
+    out = out + noise * torch.randn(out.shape, generator=gen, device=gen.device).to(dev)
     return out, lab_out
 
 
@@ -65,7 +66,8 @@ def random_curve(x: torch.Tensor, gen: torch.Generator, sd: float, knots: int = 
     spaced on the input axis, each output the identity plus Gaussian noise of SD ``sd``, clipped to [0, 1]
     (the curve need not be monotonic, so one tissue can overtake another)."""
     B = x.shape[0]
-    ys = (torch.linspace(0, 1, knots).expand(B, knots) + sd * torch.randn((B, knots), generator=gen)).clamp(0, 1)
+    ys = (torch.linspace(0, 1, knots, device=gen.device).expand(B, knots)
+          + sd * torch.randn((B, knots), generator=gen, device=gen.device)).clamp(0, 1)
     ys = ys.to(x.device)
     t = x.clamp(0, 1).reshape(B, -1) * (knots - 1)
     i0 = t.floor().long().clamp(max=knots - 2)
@@ -76,5 +78,5 @@ def random_curve(x: torch.Tensor, gen: torch.Generator, sd: float, knots: int = 
 
 def smooth_field(B: int, size, gen: torch.Generator, dev, cells: int = 4) -> torch.Tensor:
     """(B, 1, H, W) smooth fields of about unit SD: a ``cells`` × ``cells`` Gaussian grid upsampled bicubically."""
-    lo = torch.randn((B, 1, cells, cells), generator=gen).to(dev)
+    lo = torch.randn((B, 1, cells, cells), generator=gen, device=gen.device).to(dev)
     return F.interpolate(lo, size=tuple(size), mode="bicubic", align_corners=True)

@@ -119,11 +119,11 @@ class GroupDROObjective:
         adjusted = means + self.adj.to(means.device) * present
         with torch.no_grad():
             q = self.q.to(means.device) * torch.exp(self.eta * adjusted.detach() * present)
-            self.q = (q / q.sum()).cpu()
-        return (self.q.to(means.device) * adjusted).sum()
+            self.q = q / q.sum()          # stays on the device: no host synchronisation per step
+        return (self.q * adjusted).sum()
 
     def state_dict(self):
-        return {"q": self.q.clone()}
+        return {"q": self.q.detach().cpu().clone()}
 
     def load_state_dict(self, state):
         if "q" in state:

@@ -133,24 +133,29 @@ def _save_atomic(obj, path: Path) -> None:
 
 
 def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """nnU-Net's SGD (Nesterov momentum) or Adam, as ``cfg.optimizer`` says."""
+    """nnU-Net's SGD (Nesterov momentum) or Adam, as ``cfg.optimizer`` says; on a GPU the fused
+    implementation (one kernel for every parameter's update; the CPU keeps the default, so its numerics stay)."""
+    fused = {"fused": True} if next(model.parameters()).device.type == "cuda" else {}
     if cfg.optimizer == "sgd":
         return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum, nesterov=True,
-                               weight_decay=cfg.weight_decay)
+                               weight_decay=cfg.weight_decay, **fused)
     if cfg.optimizer == "adam":
-        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay, **fused)
     raise ValueError(f"unknown optimizer {cfg.optimizer!r} (sgd or adam)")
 
 
-def resume(ckpt: Path, model, opt, gen: torch.Generator, objective, dev) -> int:
+def resume(ckpt: Path, model, opt, gen: torch.Generator, objective, dev, aug_gen: torch.Generator | None = None) -> int:
     """Load a checkpoint's model, optimiser, random-generator and objective state (``objective=None``: none
-    stored); the step it was taken at (0 without a checkpoint)."""
+    stored; ``aug_gen``: the GPU's augmentation generator, when training on one); the step it was taken at (0
+    without a checkpoint)."""
     if not ckpt.exists():
         return 0
     state = torch.load(ckpt, map_location=dev, weights_only=False)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
+    if aug_gen is not None and "aug_generator" in state:
+        aug_gen.set_state(state["aug_generator"].cpu())
     if objective is not None:
         objective.load_state_dict(state["objective"])
     return state["step"]
@@ -208,6 +213,8 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         # deterministic mode also fills every new tensor with NaN; no kernel here reads memory it did not
         # write, so that costs time and changes nothing (the weights are identical, tested)
         torch.utils.deterministic.fill_uninitialized_memory = FILL_UNINITIALIZED
+    else:
+        torch.backends.cudnn.benchmark = True     # one batch shape per run: let cuDNN pick its fastest kernels
     torch.manual_seed(cfg.seed)
     model = build_network(cfg.network, cfg.channels).to(dev)
     if dev.type == "cuda":         # convolutions in bf16 run fastest with channels-last tensors
@@ -215,6 +222,10 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
     opt = make_optimizer(model, cfg)
     forward = torch.compile(model) if cfg.compile else model   # same parameters; the checkpoint saves `model`
     gen = torch.Generator().manual_seed(cfg.seed + 1)
+    # on a GPU the augmentation draws on a generator of its own there, and the batches' slice indices are drawn
+    # (on ``gen``) for every step up to the next checkpoint at once and sent in one copy; on the CPU one
+    # generator serves both, step by step, as it always has
+    aug_gen = torch.Generator(device=dev).manual_seed(cfg.seed + 2) if dev.type == "cuda" else gen
     groups = np.asarray(slice_groups) if slice_groups is not None else np.zeros(len(images), dtype=int)
     sampler = sampler or uniform_sampler(groups)
     objective = objective or MeanObjective()
@@ -228,7 +239,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         imgs, labs, slice_gid = imgs.to(dev), labs.to(dev), slice_gid.to(dev)
 
     ckpt = run_dir / "checkpoint.pt"
-    step = resume(ckpt, model, opt, gen, objective, dev)
+    step = resume(ckpt, model, opt, gen, objective, dev, aug_gen if aug_gen is not gen else None)
     if step == 0 and init_state is not None:
         model.load_state_dict(init_state)
     note_start(run_dir, step, cfg.steps)
@@ -236,12 +247,20 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
     log = StepLog(run_dir / "train_log.csv")
     model.train()
     bar = tqdm(total=cfg.steps, initial=step, desc=desc, disable=not progress, mininterval=2)
+    block: list = []
     while step < cfg.steps:
         lr = poly_lr(cfg.lr, step, cfg.steps, cfg.poly_power)
         for pg in opt.param_groups:
             pg["lr"] = lr
-        idx_d = sampler.sample(cfg.batch_size, gen).to(dev, non_blocking=True)
-        x, y = batch(imgs, labs, idx_d, cfg, gen, dev)
+        if dev.type == "cuda":
+            if not block:
+                ahead = min(cfg.checkpoint_every - step % cfg.checkpoint_every, cfg.steps - step,
+                            *([stop_at - step] if stop_at is not None and stop_at > step else []))
+                block = list(draw_indices(sampler, cfg.batch_size, gen, ahead, dev).unbind(0))[::-1]
+            idx_d = block.pop()
+        else:
+            idx_d = sampler.sample(cfg.batch_size, gen)
+        x, y = batch(imgs, labs, idx_d, cfg, aug_gen, dev)
         if dev.type == "cuda":
             x = x.contiguous(memory_format=torch.channels_last)
         try:
@@ -258,14 +277,24 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         log.add(step, lr, loss, getattr(getattr(objective, "dro", objective), "q", None))
         if step % cfg.checkpoint_every == 0 or step == cfg.steps or step == stop_at:
             log.flush()     # the one point per checkpoint interval where the host waits for the device
+            extra = {"aug_generator": aug_gen.get_state()} if aug_gen is not gen else {}
             _save_atomic(dict(model=model.state_dict(), optimizer=opt.state_dict(), generator=gen.get_state(),
-                              objective=objective.state_dict(), step=step, config=cfg.to_dict()), ckpt)
+                              objective=objective.state_dict(), step=step, config=cfg.to_dict(), **extra), ckpt)
         if stop_at is not None and step >= stop_at:
             break
     bar.close()
     log.close()
     model.eval()
     return model
+
+
+def draw_indices(sampler: GroupBatchSampler, batch_size: int, gen: torch.Generator, steps: int, dev) -> torch.Tensor:
+    """The slice indices of the next ``steps`` batches, (steps, batch_size), drawn as step-by-step sampling
+    would draw them and sent to ``dev`` in one copy (pinned, so the host does not wait for the device)."""
+    idx = torch.stack([sampler.sample(batch_size, gen) for _ in range(steps)])
+    if torch.device(dev).type == "cuda":
+        idx = idx.pin_memory()
+    return idx.to(dev, non_blocking=True)
 
 
 @torch.no_grad()

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# gpu-check.sh: what a lent GPU machine is asked, in one run that fits one short lease.
+#
+#   1. the training throughput on CUDA (benchmarks/train_speed.py --cuda-only --concurrent);
+#   2. `gpu-quick`: chapters 01, 02 and 07 on params/gpu_quick.yaml (the gpu network, a small cohort), timed
+#      chapter by chapter from an empty store (benchmarks/chapter_times.py);
+#   3. every chapter of the smoke profile on the GPU, several at once, to find what breaks on the CUDA path
+#      (smoke numbers mean nothing; only whether each chapter runs).
+#
+# Usage, from the repo root on the GPU machine, with the wheels of ../shared/tools/gpu-wheels.sh in .whl:
+#     bash scripts/gpu-check.sh [SECONDS]      # SECONDS: the whole run's budget (default 440)
+# Everything it measures lands in $OUT (default /tmp/gpu-check): gpu.txt, train_speed.txt, chapter_times.csv,
+# chapters.log, smoke.log and the executed notebooks of any chapter that failed (failed.tgz).
+set -u
+OUT=${OUT:-/tmp/gpu-check}
+mkdir -p "$OUT"
+BUDGET=${1:-440}
+T0=$SECONDS
+left() { echo $((BUDGET - (SECONDS - T0))); }
+
+if [ -d .whl ] && [ -z "${SKIP_WHEELS:-}" ]; then
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl || exit 1
+  export PYTHONPATH=/tmp/site
+fi
+export PYTHONPATH=${PYTHONPATH:+$PYTHONPATH:}$PWD/src PYTHONUNBUFFERED=1 MPLBACKEND=Agg
+{ nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv,noheader
+  nproc
+  python3 -c "import torch, monai; print('torch', torch.__version__, 'monai', monai.__version__, 'cuda', torch.cuda.is_available())"
+} 2>&1 | tee "$OUT/gpu.txt"
+
+echo "== 1. training throughput ($(left) s left)"
+timeout 150 python3 benchmarks/train_speed.py --cuda-only --concurrent 2>&1 | tee "$OUT/train_speed.txt"
+
+echo "== 2. gpu-quick: chapters 01 02 07 on params/gpu_quick.yaml ($(left) s left)"
+timeout 170 python3 benchmarks/chapter_times.py params/gpu_quick.yaml --only 01 02 07 --passes empty \
+  --store /tmp/store-quick --executed /tmp/executed-quick --out "$OUT/chapter_times.csv" 2>&1 | tee "$OUT/chapters.log"
+
+echo "== 3. every chapter on the smoke profile, four at a time ($(left) s left)"
+export CMRLIB_DATA=/tmp/store-smoke/data CMRLIB_RUNS=/tmp/store-smoke/runs OMP_NUM_THREADS=3
+mkdir -p /tmp/executed-smoke
+per=$(( $(left) - 15 ))
+[ "$per" -lt 30 ] && per=30
+python3 -c "from cmrlib.book import toc_notebooks; from pathlib import Path; print('\n'.join(toc_notebooks(Path('.'))))" \
+  | grep -v 18_claims \
+  | xargs -P 4 -I{} bash -c 't0=$SECONDS; n=$(basename {}); timeout '"$per"' python3 -m papermill -k python3 --no-progress-bar {}.ipynb /tmp/executed-smoke/$n.ipynb -p PARAMS params/smoke.yaml >/tmp/executed-smoke/$n.log 2>&1; rc=$?; echo "$n rc $rc $((SECONDS - t0)) s"' \
+  2>&1 | tee "$OUT/smoke.log"
+grep -h -B2 -A12 "Error\|Traceback" /tmp/executed-smoke/*.log | head -c 200000 > "$OUT/smoke_errors.txt"
+failed=$(awk '$3 != 0 {print "executed-smoke/" $1 ".ipynb"}' "$OUT/smoke.log")
+[ -n "$failed" ] && tar czf "$OUT/failed.tgz" -C /tmp $failed 2>/dev/null
+echo "== done in $((SECONDS - T0)) s"
