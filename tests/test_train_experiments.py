@@ -4,7 +4,8 @@ import torch
 
 from cmrlib import experiments, methods, runstore
 from cmrlib.augment import augment_batch
-from cmrlib.train import TrainConfig, poly_lr, predict, train_model
+from cmrlib.sampling import oversampling_sampler
+from cmrlib.train import TrainConfig, draw_indices, poly_lr, predict, train_model
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +54,18 @@ def test_predict_shapes_and_learning_signal(toy, tmp_path):
     pred = predict(model, img, batch_size=7)
     assert pred.shape == lab.shape and pred.dtype == np.uint8
     assert ((pred == 1) & (lab == 1)).sum() > 0.5 * (lab == 1).sum()
+
+
+def test_indices_drawn_ahead_are_those_drawn_step_by_step():
+    """On a GPU the batches up to the next checkpoint are drawn at once; they must be the batches that
+    step-by-step drawing gives, and leave the generator where it would be, or a resumed run would differ."""
+    groups = np.array(["A"] * 40 + ["B"] * 3)
+    sampler = oversampling_sampler(groups, "B")
+    g1, g2 = torch.Generator().manual_seed(5), torch.Generator().manual_seed(5)
+    ahead = draw_indices(sampler, 8, g1, 6, "cpu")
+    one_by_one = torch.stack([sampler.sample(8, g2) for _ in range(6)])
+    assert ahead.shape == (6, 8) and torch.equal(ahead, one_by_one)
+    assert torch.equal(g1.get_state(), g2.get_state())
 
 
 def test_poly_schedule():

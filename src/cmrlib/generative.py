@@ -202,7 +202,7 @@ def train_generator(images, labels, attrs: list, cfg: GenConfig, run_dir: str | 
     cls_all = cls_all.to(dev)
     sched = DDPMScheduler(num_train_timesteps=cfg.timesteps, schedule=cfg.schedule, prediction_type=cfg.prediction)
     ckpt = run_dir / "checkpoint.pt"
-    step = resume(ckpt, model, opt, gen, None, dev)
+    step = resume(ckpt, model, opt, gen, None)
     note_start(run_dir, step, cfg.steps)
     reset_log(run_dir / "train_log.csv", step)
     log = StepLog(run_dir / "train_log.csv")

@@ -67,7 +67,7 @@ def _loop(run_dir, nets: dict, steps: int, lr: float, seed: int, step_loss, chec
     gen = torch.Generator().manual_seed(seed + 1)
     ckpt, step = run_dir / "checkpoint.pt", 0
     if ckpt.exists():
-        state = torch.load(ckpt, map_location=params[0].device, weights_only=False)
+        state = torch.load(ckpt, map_location="cpu", weights_only=False)   # as train.resume: the generator's state stays on the CPU
         for k, n in nets.items():
             n.load_state_dict(state[k])
         opt.load_state_dict(state["optimizer"])

@@ -144,18 +144,21 @@ def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Opti
     raise ValueError(f"unknown optimizer {cfg.optimizer!r} (sgd or adam)")
 
 
-def resume(ckpt: Path, model, opt, gen: torch.Generator, objective, dev, aug_gen: torch.Generator | None = None) -> int:
+def resume(ckpt: Path, model, opt, gen: torch.Generator, objective, aug_gen: torch.Generator | None = None) -> int:
     """Load a checkpoint's model, optimiser, random-generator and objective state (``objective=None``: none
     stored; ``aug_gen``: the GPU's augmentation generator, when training on one); the step it was taken at (0
     without a checkpoint)."""
     if not ckpt.exists():
         return 0
-    state = torch.load(ckpt, map_location=dev, weights_only=False)
+    # loaded on the CPU: a generator's state must be a CPU tensor (on a GPU, map_location=cuda broke every
+    # resume); load_state_dict copies the weights to the model's device, and the optimiser casts its state to
+    # its parameters' device
+    state = torch.load(ckpt, map_location="cpu", weights_only=False)
     model.load_state_dict(state["model"])
     opt.load_state_dict(state["optimizer"])
     gen.set_state(state["generator"])
     if aug_gen is not None and "aug_generator" in state:
-        aug_gen.set_state(state["aug_generator"].cpu())
+        aug_gen.set_state(state["aug_generator"])
     if objective is not None:
         objective.load_state_dict(state["objective"])
     return state["step"]
@@ -239,7 +242,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
         imgs, labs, slice_gid = imgs.to(dev), labs.to(dev), slice_gid.to(dev)
 
     ckpt = run_dir / "checkpoint.pt"
-    step = resume(ckpt, model, opt, gen, objective, dev, aug_gen if aug_gen is not gen else None)
+    step = resume(ckpt, model, opt, gen, objective, aug_gen if aug_gen is not gen else None)
     if step == 0 and init_state is not None:
         model.load_state_dict(init_state)
     note_start(run_dir, step, cfg.steps)
