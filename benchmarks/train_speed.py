@@ -16,7 +16,8 @@ median of (T2 − T1) / (N2 − N1) and the rest of T1 is the fixed cost (model 
 with every thread.
 
 CUDA (when present): the gpu profile's network at its size, bf16, batch as the profile, against the target of
-20,000 slices/s on one H100; the course network on the GPU; with ``--concurrent``, 2 and 4 gpu-profile models
+20,000 slices/s on one H100; the same eager and with four times the batch (host-bound or device-bound?); the
+course network on the GPU; with ``--concurrent``, 2 and 4 gpu-profile models
 trained at once by separate processes on the one GPU.
 
     python benchmarks/train_speed.py [--profile params/course.yaml] [--n1 10] [--n2 40] [--repeats 3] [--concurrent]
@@ -107,6 +108,11 @@ def cuda_report(a, course_cfg: dict, course_size: int) -> None:
           f"{g['per_step'] * 1e3:.2f} ms, fixed {g['fixed']:.1f} s, first run {g['first']:.1f} s), ratio to target "
           f"{g['slices_per_s'] / GPU_TARGET:.2f}; a {gsteps}-step model {g['fixed'] + gsteps * g['per_step']:.0f} s",
           flush=True)
+    for name, over in (("eager", {"compile": False}), ("batch × 4", {"batch_size": 4 * gcfg["batch_size"]})):
+        v = measure({**gcfg, **over}, gsize, 20, 120, device="cuda")
+        print(f"CUDA: the same, {name}: {v['slices_per_s']:.0f} slices/s (per step {v['per_step'] * 1e3:.2f} ms, "
+              f"first run {v['first']:.1f} s); a step time that does not grow with the batch is bound by the host",
+              flush=True)
     c = measure({**course_cfg, "compile": True}, course_size, 20, 120, device="cuda")
     print(f"CUDA: course network {course_cfg['channels']} at {course_size}², batch {course_cfg['batch_size']}: "
           f"{c['slices_per_s']:.0f} slices/s (per step {c['per_step'] * 1e3:.2f} ms, fixed {c['fixed']:.1f} s)",

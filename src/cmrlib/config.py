@@ -117,7 +117,7 @@ SCHEMA = {
     "cohort": {
         "source": _str, "spec": _str, "route": _choice("nifti", "direct"), "internal": _counts, "external": _counts,
         "size": _int(16), "spacing_mm": _num(0, lo_open=True), "n_slices": _int(1),
-        "outside_heart_differences": _bool, "inside_heart_differences": _bool, "render_device": _str,
+        "outside_heart_differences": _bool, "inside_heart_differences": _bool,
     },
     "cache": {"size": _int(16), "spacing_mm": _num(0, lo_open=True)},
     "curation": {"train": _counts, "max_minority_share": _num(0, 1, none=True), "group_col": _str,

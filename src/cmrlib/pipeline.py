@@ -103,16 +103,6 @@ def prepare_cohort(params: dict, progress: bool = True) -> Path:
         return synthetic.write_cohort(load_spec(params), cohort_config(params), out, progress=progress)
 
 
-def render_device(cohort: dict) -> str:
-    """Where the synthetic cohort is rendered: profile key ``cohort.render_device`` (``cpu``, the default;
-    ``auto``: the GPU when there is one; or a torch device name)."""
-    import torch
-    want = str(cohort.get("render_device", "cpu"))
-    if want == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    return want
-
-
 def prepare_data(params: dict, progress: bool = True) -> Data:
     """Cohort, cache and split for a profile. ``cohort.route``: ``nifti`` reads the written NIfTI files (the
     path real data takes), ``direct`` renders the synthetic cohort straight into the cache."""
@@ -122,10 +112,8 @@ def prepare_data(params: dict, progress: bool = True) -> Data:
     if c.get("source", "synthetic") == "synthetic" and c.get("route", "nifti") == "direct":
         spec, cfg = load_spec(params), cohort_config(params)
         subjects = synthetic.subjects_table(spec, cfg)
-        dev = render_device(c)
-        # a GPU renders the same draws with other floating-point rounding: its cache gets its own key
-        key = "d-" + stable_hash([synthetic_key(params), prep.key()] + ([dev] if dev != "cpu" else []))
-        cache = build_cache(synthetic.iter_volumes(spec, subjects, cfg, dev), subjects[synthetic.PUBLIC_COLUMNS],
+        key = "d-" + stable_hash([synthetic_key(params), prep.key()])
+        cache = build_cache(synthetic.iter_volumes(spec, subjects, cfg), subjects[synthetic.PUBLIC_COLUMNS],
                             key, root, prep, total=2 * len(subjects), progress=progress)
     else:
         manifest = load_manifest(prepare_cohort(params, progress))
