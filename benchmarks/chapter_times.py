@@ -1,15 +1,18 @@
 """Time every chapter of the book for a profile, from an empty run store and again from the filled one.
 
 Runs each notebook with papermill (as ``cmrlib book`` does, without rendering) twice: first with empty data and
-run folders (the cohort, cache and every model are made), then again on what the first pass left (every
-experiment comes from the run store). Writes one row per chapter and pass to
-``benchmarks/results/chapter_times.csv`` (replacing that profile's rows), which the teachers' page reads, and
-prints each chapter's time against the course budget of 15 minutes per chapter and the whole book's against
-120 minutes (ratios > 1 meet them).
+run folders (the cohort, cache and every model are made; each chapter is timed given what the chapters before
+it left), then again on what the first pass left (every experiment comes from the run store). Writes one row per
+chapter and pass to ``benchmarks/results/chapter_times.csv`` after every chapter (replacing that profile's rows
+of the passes timed; a failed chapter is recorded with its error and the next one runs), which the teachers'
+page reads, and prints each chapter's time against the course budget of 15 minutes per chapter and the whole
+book's against 120 minutes (ratios > 1 meet them).
 
-    python benchmarks/chapter_times.py params/course.yaml        # about 40 min on 2 cores
+    python benchmarks/chapter_times.py params/course.yaml        # about two hours on 2 cores
     python benchmarks/chapter_times.py params/smoke.yaml
     python benchmarks/chapter_times.py params/course.yaml --only 13 14   # some chapters; their rows replaced
+    python benchmarks/chapter_times.py params/course.yaml --passes empty --store S   # keep the store in S ...
+    python benchmarks/chapter_times.py params/course.yaml --passes filled --store S  # ... and time it later
 """
 from __future__ import annotations
 
@@ -35,15 +38,16 @@ def chapters(only) -> list[str]:
     return [n for n in names if not only or any(n.startswith(o) for o in only)]
 
 
-def save(rows: list[dict], out: Path, profile: str, only) -> None:
-    """Write the rows so far (called after every chapter, so an interrupted timing keeps what it measured)."""
+def save(rows: list[dict], out: Path, profile: str, only, passes) -> None:
+    """Write the rows so far (called after every chapter, so an interrupted timing keeps what it measured).
+    Rows of this profile and of the passes timed are replaced (only the timed chapters' with ``only``)."""
     df = pd.DataFrame(rows).assign(cores=os.cpu_count(), machine=platform.machine(),
                                    date=datetime.date.today().isoformat())
     out.parent.mkdir(parents=True, exist_ok=True)
     if out.exists():
         old = pd.read_csv(out)
-        keep = old.profile != profile
-        if only:          # only the timed chapters' rows are replaced
+        keep = (old.profile != profile) | ~old.store.isin(passes)
+        if only:
             keep |= ~old.chapter.str[:2].isin(only)
         df = pd.concat([old[keep], df], ignore_index=True)
     df.to_csv(out, index=False)
@@ -69,8 +73,9 @@ def main(argv=None) -> None:
     out, rows, t_start = Path(a.out), [], time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="chapter-times-") as tmp:
         if a.store:
-            if Path(a.store).exists() and any(Path(a.store).iterdir()):
-                raise SystemExit(f"--store {a.store}: not empty; the first pass must start from an empty store")
+            if "empty" in a.passes and Path(a.store).exists() and any(Path(a.store).iterdir()):
+                raise SystemExit(f"--store {a.store}: not empty; the empty pass must start from an empty store "
+                                 "(--passes filled times a store an earlier run filled)")
             tmp = a.store
         os.environ["CMRLIB_DATA"], os.environ["CMRLIB_RUNS"] = f"{tmp}/data", f"{tmp}/runs"
         for store in a.passes:
@@ -86,7 +91,7 @@ def main(argv=None) -> None:
                 seconds = time.perf_counter() - t0
                 rows.append(dict(profile=profile, store=store, chapter=name, seconds=round(seconds, 1),
                                  **({} if status == "ok" else {"status": status})))
-                save(rows, out, profile, a.only)
+                save(rows, out, profile, a.only, a.passes)
                 print(f"[chapter-times] {store:6s} {name}: {seconds:7.1f} s "
                       f"(budget ratio {CHAPTER_BUDGET_S / seconds:.2f}) {status}", flush=True)
     df = pd.DataFrame(rows, columns=["store", "seconds"])

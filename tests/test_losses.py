@@ -91,3 +91,31 @@ def test_profile_can_set_the_group_dro_loss():
     assert train_config(params, METHODS["oversampling_group_dro"]).loss == "dice_ce"
     assert train_config(params, METHODS["baseline"]).loss == "dice_ce"
     assert train_config({"seed": 0, "training": {"steps": 5}}, METHODS["group_dro"]).loss == "ce"
+
+
+class _FixedBatch:
+    """A sampler that always draws the same batch."""
+
+    def __init__(self, idx):
+        self.idx = torch.as_tensor(idx)
+
+    def sample(self, batch_size, gen):
+        return self.idx
+
+
+def test_batch_weights_by_hand():
+    from cmrlib.losses import batch_weights
+    groups = ["W"] * 7 + ["B"]
+    batch = _FixedBatch(range(8))                   # seven majority slices and the one minority slice
+    plain = batch_weights(batch, groups, None, "B", 8, n_batches=3)
+    assert plain["batches with a minority slice"] == 1.0 and plain["their effective batch size"] == pytest.approx(8)
+    w = {"W": 0.1, "B": 0.9}
+    rw = batch_weights(batch, groups, w, "B", 8, n_batches=3)
+    assert rw["their effective batch size"] == pytest.approx((7 * 0.1 + 0.9) ** 2 / (7 * 0.01 + 0.81))
+    # Group DRO's group means: the lone minority slice weighs q_B·w_B, each majority slice q_W·w_W/7
+    dro = batch_weights(batch, groups, w, "B", 8, n_batches=3, group_means=True)
+    sw = [0.5 * 0.9] + [0.5 * 0.1 / 7] * 7
+    assert dro["their effective batch size"] == pytest.approx(sum(sw) ** 2 / sum(x * x for x in sw))
+    assert dro["their effective batch size"] < rw["their effective batch size"]
+    none = batch_weights(_FixedBatch(range(7)), groups, w, "B", 7, n_batches=3, group_means=True)
+    assert none["batches with a minority slice"] == 0.0

@@ -123,6 +123,9 @@ def test_table1_marks_the_group_that_differs():
     assert t1.loc["Black", "t-test p"] == pytest.approx(expect)
     assert t1.loc["Total", "Avg"] == pytest.approx(100 * subj.dsc.mean())
     assert t1.loc["Male", "n"] + t1.loc["Female", "n"] == t1.loc["Total", "n"]
+    # each row's mean lies inside its bootstrap interval, and the groups that differ do not overlap
+    assert (t1["Avg low"] <= t1.Avg).all() and (t1.Avg <= t1["Avg high"]).all()
+    assert t1.loc["Black", "Avg high"] < t1.loc["White", "Avg low"]
 
 
 def test_group_table_sd_and_ser_by_hand():

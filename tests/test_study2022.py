@@ -140,3 +140,14 @@ def test_a_shared_ef_error_is_not_a_group_difference():
     t = gap_and_error(pd.DataFrame(rows), {"same": 0.0, "apart": 0.05}, "ethnicity", "White", "Black", 2.5)
     assert not t.loc["same", "relevant EF difference"] and t.loc["apart", "relevant EF difference"]
     assert t.loc["apart", "LVEF difference"] == pytest.approx(-5.0)
+    # constant errors: the bootstrap interval of the difference collapses onto it
+    assert t.loc["apart", "LVEF difference low"] == pytest.approx(-5.0) == t.loc["apart", "LVEF difference high"]
+
+
+def test_mean_difference_interval_covers_the_difference_and_excludes_zero_when_apart():
+    from cmrlib.stats import bootstrap_gap
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(2.0, 1.0, 60), rng.normal(0.0, 1.0, 60)
+    lo, hi = bootstrap_gap(a, b, stat=np.mean)
+    assert lo < a.mean() - b.mean() < hi and lo > 0
+    assert np.isnan(bootstrap_gap([], b, stat=np.mean)[0])

@@ -14,6 +14,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from .stats import bootstrap_gap
+
 MEASURES = ("LVEDV", "LVESV", "LVEF", "LVM", "RVEDV", "RVESV", "RVEF")
 UNITS = {"LVEDV": "ml", "LVESV": "ml", "LVEF": "%", "LVM": "g", "RVEDV": "ml", "RVESV": "ml", "RVEF": "%"}
 MYOCARDIAL_DENSITY = 1.05      # g/ml
@@ -157,19 +159,25 @@ def error_summary(err: pd.DataFrame, group_col: str, groups, threshold: float) -
 
 
 def gap_and_error(err: pd.DataFrame, dsc_gap: dict, group_col: str, advantaged: str, minority: str,
-                  threshold: float) -> pd.DataFrame:
-    """Per method: the DSC gap (``dsc_gap``: method → advantaged − minority median DSC) beside each group's mean
-    LVEF and RVEF error, the difference of the two groups' mean errors, and whether that difference exceeds
-    ``threshold`` points (:func:`ef_relevance_threshold`) for either EF: an error both groups share is a matter
-    of accuracy, one that differs between them a matter of fairness."""
+                  threshold: float, dsc_gap_ci: dict | None = None, seed: int = 0) -> pd.DataFrame:
+    """Per method: the DSC gap (``dsc_gap``: method → advantaged − minority median DSC; ``dsc_gap_ci``: method →
+    its 95 % interval, shown as ``DSC gap low/high``) beside each group's mean LVEF and RVEF error, the
+    difference of the two groups' mean errors with its subject-level bootstrap 95 % interval, and whether that
+    difference exceeds ``threshold`` points (:func:`ef_relevance_threshold`) for either EF: an error both groups
+    share is a matter of accuracy, one that differs between them a matter of fairness."""
     rows = []
     for m, d in err.groupby("method", sort=False):
         row = {"method": m, "DSC gap": dsc_gap.get(m, np.nan)}
+        if dsc_gap_ci is not None:
+            row["DSC gap low"], row["DSC gap high"] = dsc_gap_ci.get(m, (np.nan, np.nan))
         diffs = []
         for meas in ("LVEF", "RVEF"):
+            e = {g: d[(d.measure == meas) & (d[group_col] == g)].error for g in (advantaged, minority)}
             for g in (advantaged, minority):
-                row[f"{meas} error, {g}"] = d[(d.measure == meas) & (d[group_col] == g)].error.mean()
+                row[f"{meas} error, {g}"] = e[g].mean()
             row[f"{meas} difference"] = row[f"{meas} error, {minority}"] - row[f"{meas} error, {advantaged}"]
+            row[f"{meas} difference low"], row[f"{meas} difference high"] = bootstrap_gap(
+                e[minority].dropna(), e[advantaged].dropna(), seed=seed, stat=np.mean)
             diffs.append(abs(row[f"{meas} difference"]))
         row["relevant EF difference"] = bool(np.nanmax(diffs) > threshold) if not np.all(np.isnan(diffs)) else False
         rows.append(row)

@@ -167,21 +167,31 @@ class ReweightedGroupDRO:
 
 
 def batch_weights(sampler, slice_groups, weights: dict | None, minority: str, batch_size: int,
-                  n_batches: int = 2000, seed: int = 0) -> dict:
+                  n_batches: int = 2000, seed: int = 0, group_means: bool = False, q: dict | None = None) -> dict:
     """How a per-sample weighting spreads over ``n_batches`` batches drawn by ``sampler`` (:mod:`cmrlib.sampling`),
     each slice weighted by its group's weight (``None``: all equal): the share of batches holding a ``minority``
     slice, the median Kish effective sample size (Σw)² / Σw² of those batches, and their share of the summed
     weight of all batches. Chapter 04 uses it to explain why Eq. 2's weights collapse training on a uniformly
     sampled 1 % minority: about half the loss weight arrives in a quarter of the steps, each carried by one or two
-    slices, while with oversampling the same weights are spread over half of every batch."""
+    slices, while with oversampling the same weights are spread over half of every batch.
+
+    ``group_means``: the weights as Group DRO applies them (chapter 06): the loss is Σ_g q_g · mean over the
+    batch's slices of group g of w_g · loss, so a slice weighs q_g · w_g / (its group's count in the batch);
+    ``q`` the group weights (default: equal over the training groups, where Group DRO starts)."""
     groups = np.asarray(slice_groups)
     w_slice = np.ones(len(groups)) if weights is None else np.array([weights[g] for g in groups], float)
     is_min = groups == minority
+    present = sorted(set(groups.tolist()), key=str)
+    q_of = q if q is not None else {g: 1.0 / len(present) for g in present}
     gen = torch.Generator().manual_seed(seed)
     has, ess, total = np.zeros(n_batches, bool), np.zeros(n_batches), np.zeros(n_batches)
     for b in range(n_batches):
         idx = sampler.sample(batch_size, gen).numpy()
         w = w_slice[idx]
+        if group_means:
+            g_idx = groups[idx]
+            names, inverse, counts = np.unique(g_idx, return_inverse=True, return_counts=True)
+            w = w * np.array([q_of[n] for n in names])[inverse] / counts[inverse]
         has[b], ess[b], total[b] = is_min[idx].any(), w.sum() ** 2 / (w ** 2).sum(), w.sum()
     return {"batches with a minority slice": float(has.mean()),
             "their effective batch size": float(np.median(ess[has])) if has.any() else float("nan"),

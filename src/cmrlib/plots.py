@@ -247,13 +247,14 @@ def weight_panels(weights: dict[str, pd.DataFrame], titles: dict | None = None):
 def oversampling_levels(sweep: pd.DataFrame, advantaged: str, minority: str):
     """Figs. S2–S3 of Lee et al. 2025 (:func:`cmrlib.sweeps.oversampling_sweep`, full images and cascade): each
     group's median DSC against the level of oversampling, and the overall median DSC against the fairness gap
-    with each point labelled by its level."""
+    (with its bootstrap 95 % interval) with each point labelled by its level."""
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.4))
     for cascade, d in sweep.groupby("cascade"):
         kind, ls = ("cascade", "--") if cascade else ("full image", "-")
         ax[0].plot(d.level, d.dsc_advantaged, "o" + ls, label=f"{advantaged}, {kind}")
         ax[0].plot(d.level, d.dsc_minority, "s" + ls, label=f"{minority}, {kind}")
-        ax[1].scatter(d.fg, d.dsc_overall, marker="o" if not cascade else "^", label=kind)
+        ax[1].errorbar(d.fg, d.dsc_overall, xerr=[d.fg - d.fg_low, d.fg_high - d.fg], fmt="o" if not cascade else "^",
+                       capsize=3, label=kind)
         for r in d.itertuples():
             ax[1].annotate(f"{r.level:g}", (r.fg, r.dsc_overall), textcoords="offset points", xytext=(4, 4))
     ax[0].set(xlabel="oversampling level", ylabel="median DSC", title="Fig. S2")

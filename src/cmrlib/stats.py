@@ -29,15 +29,28 @@ def anova(*groups) -> float:
     return float(stats.f_oneway(*gs).pvalue) if len(gs) >= 2 else float("nan")
 
 
-def bootstrap_gap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
-    """Percentile bootstrap interval of median(a) − median(b)."""
+def bootstrap_gap(a, b, n_boot: int = 2000, seed: int = 0, level: float = 0.95, stat=np.median) -> tuple[float, float]:
+    """Percentile bootstrap interval of stat(a) − stat(b) (``stat``: np.median, or np.mean), each sample
+    resampled on its own; NaN when either is empty."""
     rng = np.random.default_rng(seed)
     a, b = np.asarray(a, float), np.asarray(b, float)
+    if len(a) == 0 or len(b) == 0:
+        return float("nan"), float("nan")
     ia = rng.integers(0, len(a), (n_boot, len(a)))
     ib = rng.integers(0, len(b), (n_boot, len(b)))
-    gaps = np.median(a[ia], axis=1) - np.median(b[ib], axis=1)
+    gaps = stat(a[ia], axis=1) - stat(b[ib], axis=1)
     lo, hi = np.quantile(gaps, [(1 - level) / 2, 1 - (1 - level) / 2])
     return float(lo), float(hi)
+
+
+def bootstrap_mean(values, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the mean (scipy.stats.bootstrap); NaN for fewer than two values."""
+    x = np.asarray(values, float)
+    if len(x) < 2:
+        return float("nan"), float("nan")
+    r = stats.bootstrap((x,), np.mean, n_resamples=n_boot, confidence_level=level, method="percentile",
+                        random_state=np.random.default_rng(seed))
+    return float(r.confidence_interval.low), float(r.confidence_interval.high)
 
 
 def scheffe_vs_total(values, groups) -> dict:

@@ -17,7 +17,7 @@ from .experiments import run_experiment
 from .methods import METHODS
 from .pipeline import Data
 from .report import experiment_scores
-from .stats import scheffe_vs_total, spearman, t_test
+from .stats import bootstrap_mean, scheffe_vs_total, spearman, t_test
 
 # training steps of the extra phases default to shares of the profile's training.steps
 DEFAULTS = {"split": {"train": 0.8, "val": 0.1, "test": 0.1}, "finetune_steps": None, "classifier_steps": None,
@@ -99,9 +99,9 @@ def split_counts(data: Data, fractions: dict | None = None) -> pd.DataFrame:
 
 def dice_table(per_structure: pd.DataFrame, group_col: str, groups, sex_col: str = "sex") -> pd.DataFrame:
     """Table 1: mean DSC (%) per frame × structure and the subject average (Avg) for the whole test set, each
-    sex and each group, with the unpaired t-test of each row's Avg against the whole test set, Scheffé's p for
-    the same comparison (:func:`cmrlib.stats.scheffe_vs_total`, within sexes and within groups), and ``*``
-    where Scheffé's p < 0.01."""
+    sex and each group, with Avg's subject-level bootstrap 95 % interval (``Avg low``, ``Avg high``), the
+    unpaired t-test of each row's Avg against the whole test set, Scheffé's p for the same comparison
+    (:func:`cmrlib.stats.scheffe_vs_total`, within sexes and within groups), and ``*`` where Scheffé's p < 0.01."""
     d = per_structure[per_structure.split == "test"]
     cols = [f"{f} {s}" for f in ("ED", "ES") for s in STRUCTURES]
     wide = d.assign(col=d.frame + " " + d.structure).pivot_table(index="subject_id", columns="col", values="dsc")
@@ -116,7 +116,9 @@ def dice_table(per_structure: pd.DataFrame, group_col: str, groups, sex_col: str
     p_grp = scheffe_vs_total(wide.Avg, wide[group_col])
     out = []
     for name, w in rows.items():
-        r = {"row": name, "n": len(w), **(100 * w[cols + ["Avg"]].mean()).to_dict()}
+        lo, hi = bootstrap_mean(w.Avg)
+        r = {"row": name, "n": len(w), **(100 * w[cols + ["Avg"]].mean()).to_dict(), "Avg low": 100 * lo,
+             "Avg high": 100 * hi}
         if name != "Total":
             r["t-test p"] = t_test(w.Avg, wide.Avg)
             r["Scheffé p"] = p_sex.get({"Male": "M", "Female": "F"}.get(name), np.nan) if name in ("Male", "Female") \

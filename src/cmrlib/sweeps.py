@@ -6,6 +6,7 @@ from __future__ import annotations
 import pandas as pd
 
 from .experiments import run_experiment
+from .fairness import gap_interval
 from .methods import METHODS, Method
 from .pipeline import prepare_data
 from .report import experiment_scores, fairness_summary
@@ -22,11 +23,19 @@ def with_training_counts(params: dict, train: dict, advantaged: str | None = Non
 
 
 def _row(per_structure, group_col, adv, minority, **extra) -> dict:
+    """One sweep point: each group's median DSC, the overall median, FG with its subject-level bootstrap 95 %
+    interval (``fg_low``, ``fg_high``), SER and the Mann–Whitney p."""
     sc = experiment_scores(per_structure, "test")
     med = sc.groupby(group_col).dsc.median()
     fs = fairness_summary(sc, group_col, adv, minority)
+    lo, hi = gap_interval(sc, group_col, adv, minority)
     return dict(**extra, dsc_advantaged=med.get(adv), dsc_minority=med.get(minority),
-                dsc_overall=sc.dsc.median(), fg=fs["fg"], ser=fs["ser"], p=fs["p"])
+                dsc_overall=sc.dsc.median(), fg=fs["fg"], fg_low=lo, fg_high=hi, ser=fs["ser"], p=fs["p"])
+
+
+def interval_text(row) -> str:
+    """A sweep point's FG interval as prose quotes it: ``[low, high]``, three decimals."""
+    return f"[{row.fg_low:.3f}, {row.fg_high:.3f}]"
 
 
 def minority_count_sweep(params: dict, counts, method: str = "baseline", progress: bool = False) -> pd.DataFrame:
