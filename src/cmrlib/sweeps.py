@@ -33,11 +33,6 @@ def _row(per_structure, group_col, adv, minority, **extra) -> dict:
                 dsc_overall=sc.dsc.median(), fg=fs["fg"], fg_low=lo, fg_high=hi, ser=fs["ser"], p=fs["p"])
 
 
-def interval_text(row) -> str:
-    """A sweep point's FG interval as prose quotes it: ``[low, high]``, three decimals."""
-    return f"[{row.fg_low:.3f}, {row.fg_high:.3f}]"
-
-
 def minority_count_sweep(params: dict, counts, method: str = "baseline", progress: bool = False) -> pd.DataFrame:
     """Fig. S1: the number of minority subjects in training, the majority count fixed at the profile's."""
     cur = params["curation"]
