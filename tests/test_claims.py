@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from cmrlib import claims, evidence, registry
-from cmrlib.claims import Claim, Context, Verdict, all_of, direction, from_sentence, no_effect, significant
+from cmrlib.claims import (Claim, Context, Verdict, all_of, by_design, direction, most_often_best, no_effect,
+                           significant)
 from cmrlib.errors import InputError
 from cmrlib.evidence import Estimate, Evidence
 from cmrlib.runstore import NotInStore, read_only
@@ -34,23 +35,34 @@ def test_direction_needs_every_seed():
 
 def test_no_effect_needs_the_interval_inside_the_margin():
     assert no_effect(est([0.001], -0.01, 0.012), 0.025, "gap").status == "reproduced"
-    assert no_effect(est([0.01], -0.01, 0.04), 0.025, "gap").status == "partly reproduced"
+    assert no_effect(est([0.01], -0.01, 0.04), 0.025, "gap").status == "not testable"      # too wide to decide
     assert no_effect(est([0.05], 0.02, 0.08), 0.025, "gap").status == "not reproduced"
     assert no_effect(est([-0.015], -0.023, -0.007), 0.025, "change").status == "not reproduced"  # small, but not zero
 
 
-def test_combined_claims_and_sentences():
-    ok, bad = Verdict("reproduced", "a"), Verdict("not reproduced", "b")
+def test_combined_claims():
+    ok, bad, wide = Verdict("reproduced", "a"), Verdict("not reproduced", "b"), Verdict("not testable", "c")
     assert all_of([ok, ok]).status == "reproduced"
     assert all_of([ok, bad]).status == "partly reproduced"
     assert all_of([bad, bad]).status == "not reproduced"
-    assert from_sentence("reproduced in kind: it rises").status == "reproduced"
-    assert from_sentence("partly reproduced: 2 of 6").detail == "2 of 6"
-    assert from_sentence("not reproduced: none").status == "not reproduced"
-    with pytest.raises(ValueError):
-        from_sentence("it rises")
+    assert all_of([wide, wide]).status == "not testable"
+    assert all_of([ok, wide]).status == "partly reproduced"
     with pytest.raises(ValueError):
         Verdict("maybe", "x")
+
+
+def test_most_often_best_needs_the_threshold():
+    assert most_often_best({"75 %": 0.6, "50 %": 0.4}, "75 %", "the share", 1).status == "reproduced"
+    assert most_often_best({"75 %": 0.4, "50 %": 0.3, "25 %": 0.3}, "75 %", "the share", 1).status == "partly reproduced"
+    assert most_often_best({"75 %": 0.2, "50 %": 0.8}, "75 %", "the share", 1).status == "not reproduced"
+    assert most_often_best({"75 %": 0.0, "50 %": 1.0}, "75 %", "the share", 1).ours == 0
+
+
+def test_by_design_keeps_the_measurement():
+    v = by_design("set by the spec.", Verdict("reproduced", "gap 0.01", 0.01, 0.0, 0.02, 3))
+    assert v.status == "decided by design" and v.seeds == 3 and v.low == 0.0
+    assert "set by the spec." in v.detail and "(reproduced by its rule)" in v.detail
+    assert by_design("set.").detail == "set."
 
 
 def test_margin_is_half_the_papers_baseline_gap():

@@ -138,14 +138,11 @@ def test_synthesis_verdicts_on_hand_made_tables(monkeypatch):
     monkeypatch.setattr(synthesis, "headline", lambda d: "best")
     monkeypatch.setattr(synthesis, "control", lambda d: "ctrl")
     v = synthesis.verdicts(table(-0.05, -0.01, 0.01, 0.05), data)
-    assert v["vs_baseline"] == "the gap is narrower than the baseline's" and v["minority_gain"].startswith("reproduced")
-    assert v["disparity_reduction"].startswith("reproduced")
+    assert v["vs_baseline"] == "the gap is narrower than the baseline's"
     v = synthesis.verdicts(table(0.01, 0.03, -0.05, -0.01), data)
     assert v["vs_oversampling"] == "the gap is wider than with oversampling alone"
-    assert "median DSC falls" in v["minority_gain"]
     assert v["minority_vs_oversampling"] == "the minority's median DSC is lower than with oversampling alone"
     v = synthesis.verdicts(table(-0.01, 0.02, -0.01, 0.01), data)
     assert v["vs_control"].startswith("no change of the gap against the real slices")
     assert v["vs_control"].endswith("tell from zero")
-    assert "cannot be told" in v["minority_gain"]
-    assert synthesis.verdicts(table(-0.05, -0.01, 0, 1, fg0=0.0), data)["disparity_reduction"].startswith("not testable")
+

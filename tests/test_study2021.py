@@ -100,11 +100,23 @@ def test_scheffe_against_the_total_by_hand():
     assert p["B"] == pytest.approx(1.0)
 
 
-def per_structure(avg_by_group: dict, n: int = 12, seed: int = 0) -> pd.DataFrame:
+def test_scheffe_against_the_unweighted_mean_by_hand():
+    values = [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12]
+    groups = ["A"] * 6 + ["B"] * 3 + ["C"] * 3          # means 3.5, 8, 11: unweighted mean 7.5, weighted 6.5
+    p = scheffe_vs_total(values, groups, reference="unweighted")
+    msw = (17.5 + 2 + 2) / 9
+    # group A: ψ = 3.5 − 7.5 = −4; Σc²/n = (2/3)²/6 + (1/3)²/3 · 2 = 2/27 + 2/27 = 4/27
+    assert p["A"] == pytest.approx(stats.f.sf(16 / (msw * 4 / 27) / 2, 2, 9))
+    assert p["B"] > 3 * scheffe_vs_total(values, groups)["B"]        # B (8) is near 7.5, farther from 6.5
+    with pytest.raises(ValueError, match="reference"):
+        scheffe_vs_total(values, groups, reference="median")
+
+
+def per_structure(avg_by_group: dict, n: int | dict = 12, seed: int = 0) -> pd.DataFrame:
     rng = np.random.default_rng(seed)
     rows = []
     for g, mu in avg_by_group.items():
-        for i in range(n):
+        for i in range(n if isinstance(n, int) else n[g]):
             sid, sex = f"{g}{i}", "M" if i % 2 else "F"
             for fr in ("ED", "ES"):
                 for s in ("LVBP", "LVM", "RVBP"):
@@ -121,11 +133,24 @@ def test_table1_marks_the_group_that_differs():
     subj = ps.groupby(["subject_id", "ethnicity"], as_index=False).dsc.mean()
     expect = stats.ttest_ind(subj.dsc[subj.ethnicity == "Black"], subj.dsc).pvalue
     assert t1.loc["Black", "t-test p"] == pytest.approx(expect)
-    assert t1.loc["Total", "Avg"] == pytest.approx(100 * subj.dsc.mean())
+    assert t1.loc["All subjects", "Avg"] == pytest.approx(100 * subj.dsc.mean())
     assert t1.loc["Male", "n"] + t1.loc["Female", "n"] == t1.loc["Total", "n"]
     # each row's mean lies inside its bootstrap interval, and the groups that differ do not overlap
     assert (t1["Avg low"] <= t1.Avg).all() and (t1.Avg <= t1["Avg high"]).all()
     assert t1.loc["Black", "Avg high"] < t1.loc["White", "Avg low"]
+
+
+def test_table1_total_is_the_unweighted_mean_of_the_group_rows():
+    """The study's Total equals the mean of its group rows, so the majority does not dominate it."""
+    from cmrlib.study2021 import dice_table
+    ps = per_structure({"White": 0.93, "Black": 0.83}, n={"White": 30, "Black": 6})
+    t1 = dice_table(ps, "ethnicity", ["White", "Black"])
+    assert t1.loc["Total", "Avg"] == pytest.approx(t1.loc[["White", "Black"], "Avg"].mean())
+    subj = ps.groupby("subject_id").dsc.mean()
+    assert t1.loc["All subjects", "Avg"] == pytest.approx(100 * subj.mean())
+    assert t1.loc["All subjects", "Avg"] > t1.loc["Total", "Avg"] + 3       # the weighted mean leans to White
+    assert t1.loc["Total", "Avg low"] < t1.loc["Total", "Avg"] < t1.loc["Total", "Avg high"]
+    assert t1.loc["Total", "n"] == 36
 
 
 def test_group_table_sd_and_ser_by_hand():

@@ -44,6 +44,41 @@ def test_shares_are_exact_and_the_test_set_is_fixed(exp):
     assert all(t == tests[0] for t in tests)
 
 
+@pytest.mark.parametrize("n_test", [16, 18])
+def test_experiments_1_and_2_share_one_test_set(n_test):
+    """The study tests Experiments 1 and 2 on one set: the same four race × sex cells, whichever is swept."""
+    subjects = cohort()
+    sets = []
+    for exp in (1, 2):
+        e = EXPERIMENTS[exp]
+        df = proportion_split(subjects, e["attr"], e["pair"], 0.5, e["control"], e["control_pair"], 24, n_test, seed=3)
+        sets.append(sorted(df[df.split == "test"].subject_id))
+    assert sets[0] == sets[1] and len(sets[0]) == n_test
+
+
+def sweep_scores(seeds=(0,)) -> pd.DataFrame:
+    """Hand-made sweep results of Experiment 1 at one share: Black above White by 0.02 within each sex."""
+    rows = []
+    for seed in seeds:
+        for race, base in (("Black", 0.95), ("White", 0.93)):
+            for sex in ("F", "M"):
+                for i in range(6):
+                    rows.append(dict(subject_id=f"{race}{sex}{i}", ethnicity=race, sex=sex, exp=1, share=0.5,
+                                     seed=seed, dsc=base + 0.003 * i))
+    return pd.DataFrame(rows)
+
+
+def test_table3_compares_the_races_within_each_sex_and_counts_a_subject_once():
+    from cmrlib.study2022 import intersectional
+    one, three = intersectional(sweep_scores()), intersectional(sweep_scores((0, 1, 2)))
+    assert list(one.within) == ["F", "M"] and set(one["group 1"]) == {"Black"} and set(one["group 2"]) == {"White"}
+    assert one.difference.tolist() == pytest.approx([0.02, 0.02])
+    assert (one.low > 0).all() and (one["n 1"] == 6).all()
+    # three identical seeds are the same subjects three times: the same p and n, not three times the evidence
+    assert three.p.tolist() == pytest.approx(one.p.tolist()) and (three["n 1"] == 6).all()
+    assert (three.seeds == 3).all()
+
+
 def test_a_cell_too_small_is_named():
     subjects = cohort(n_cell=10)
     e = EXPERIMENTS[3]

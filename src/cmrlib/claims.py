@@ -11,12 +11,18 @@ A verdict is one of :data:`STATUSES`. The rules, stated once for every claim (ch
   reproduced; an interval on the other side is not reproduced.
 - **no effect**: "no bias", "no loss" needs the interval to include zero and to lie inside ± the equivalence
   margin (:func:`equivalence_margin`); an interval that excludes zero is not reproduced; one that includes zero
-  but reaches past the margin is partly reproduced (a difference of that size is not ruled out).
+  but reaches past the margin is not testable at this size (a difference of that size is not ruled out, nor
+  shown).
+- **most often best**: "the best X is at A" holds when A is the best option in at least :data:`BEST_SHARE` of
+  the bootstrap draws pooled over seeds; partly when A is best more often than any other option but below that
+  share; not reproduced otherwise.
 - a claim made of several parts is reproduced when every part is, not reproduced when every part is not, partly
-  otherwise.
+  otherwise (a part that is not testable makes the whole at most partly reproduced).
+- **decided by the cohort's design**: a claim whose outcome the synthetic cohort's specification sets before any
+  training (:func:`by_design`) is shown with our number and the reason, not judged.
 
-Claims whose chapter states its verdict as a sentence (the 2021, 2022 and 2024 studies; :func:`from_sentence`)
-take the status from the sentence's first words.
+Every rule reads an :class:`~cmrlib.evidence.Estimate`: the statistic in each training seed and a subject-level
+bootstrap interval. No rule treats seeds as extra subjects.
 """
 from __future__ import annotations
 
@@ -26,7 +32,10 @@ from typing import Callable
 from .evidence import Estimate
 from .runstore import NotInStore
 
-STATUSES = ("reproduced", "partly reproduced", "not reproduced", "not testable", "not run")
+STATUSES = ("reproduced", "partly reproduced", "not reproduced", "not testable", "decided by design", "not run")
+BEST_SHARE = 0.5      # the most-often-best rule: the claimed option best in at least half the bootstrap draws
+COLOURS = {"reproduced": "#2e7d32", "partly reproduced": "#f9a825", "not reproduced": "#c62828",
+           "not testable": "#757575", "decided by design": "#5e35b1", "not run": "#bdbdbd"}   # one per status
 INTERNAL = "data_manifest/paper_tables/lee2025_internal.csv"
 EXTERNAL = "data_manifest/paper_tables/lee2025_external.csv"
 
@@ -91,32 +100,42 @@ def no_effect(est: Estimate, margin: float, what: str) -> Verdict:
     elif -margin <= est.low and est.high <= margin:
         status, why = "reproduced", f"{num} includes zero and lies within ±{margin:.3f}"
     else:
-        status, why = "partly reproduced", f"{num} includes zero but reaches beyond ±{margin:.3f}"
+        status, why = "not testable", (f"{num} includes zero but reaches beyond ±{margin:.3f}: too wide to decide "
+                                       "at this size")
     return Verdict(status, why, est.point, est.low, est.high, est.seeds)
 
 
+def most_often_best(freq: dict, claimed, what: str, seeds: int, threshold: float = BEST_SHARE) -> Verdict:
+    """The most-often-best rule: ``freq`` maps each option to the share of bootstrap draws (pooled over seeds)
+    in which it is best; ``claimed`` is the option the paper names. Our number is the claimed option's share,
+    without an interval (it is itself a bootstrap frequency)."""
+    share = float(freq.get(claimed, 0.0))
+    top = max(freq, key=freq.get)
+    ranked = ", ".join(f"{k}: {v:.0%}" for k, v in sorted(freq.items(), key=lambda kv: -kv[1]))
+    detail = f"{what} {claimed} is best in {share:.0%} of the bootstrap draws (threshold {threshold:.0%}; {ranked})"
+    status = ("reproduced" if share >= threshold else "partly reproduced" if top == claimed and share > 0
+              else "not reproduced")
+    return Verdict(status, detail, share, seeds=seeds)
+
+
+def by_design(reason: str, measured: Verdict | None = None) -> Verdict:
+    """A claim the cohort's specification decides before any training: status "decided by design", the reason
+    and, where the claim was measured too, that measurement's number, interval and detail."""
+    if measured is None:
+        return Verdict("decided by design", reason)
+    return Verdict("decided by design", f"{reason} Measured: {measured.detail} ({measured.status} by its rule)",
+                   measured.ours, measured.low, measured.high, measured.seeds)
+
+
 def all_of(parts: list[Verdict], joiner: str = "; ") -> Verdict:
-    """A claim of several parts: reproduced if every part is, not reproduced if every part is not, partly
-    otherwise. Our number is that of the first part."""
-    ok = [p.status == "reproduced" for p in parts]
-    none = all(p.status == "not reproduced" for p in parts)
-    status = "reproduced" if all(ok) else "not reproduced" if none else "partly reproduced"
+    """A claim of several parts: reproduced if every part is, not reproduced if every part is not, not testable
+    if every part is not testable, partly otherwise. Our number is that of the first part."""
+    statuses = {p.status for p in parts}
+    status = (statuses.pop() if len(statuses) == 1 and statuses <= {"reproduced", "not reproduced", "not testable"}
+              else "partly reproduced")
     first = parts[0]
     return Verdict(status, joiner.join(p.detail for p in parts), first.ours, first.low, first.high,
                    min(p.seeds for p in parts))
-
-
-def from_sentence(sentence: str, ours: float = float("nan"), low: float = float("nan"),
-                  high: float = float("nan"), seeds: int = 1) -> Verdict:
-    """A verdict from a chapter's sentence that begins with its status ("reproduced in kind: …" counts as
-    reproduced)."""
-    s = sentence.strip()
-    for status in sorted(STATUSES, key=len, reverse=True):
-        if s.startswith(status):
-            rest = s[len(status):].lstrip()
-            rest = rest[len("in kind"):].lstrip() if rest.startswith("in kind") else rest
-            return Verdict(status, rest.lstrip(":").strip(), ours, low, high, seeds)
-    raise ValueError(f"verdict sentence {sentence!r} does not begin with a status ({', '.join(STATUSES)})")
 
 
 def paper_value(csv: str, table: str, method: str, measure: str, group: str = "all") -> float:
@@ -135,7 +154,7 @@ def equivalence_margin() -> float:
 class Claim:
     """One claim: ``id`` (``study.short``), the chapter that tests it, the claim in this book's words, where the
     study shows it, the experiments it needs, the study's number (a callable reading the cited CSV, or
-    ``None``) and the rule that judges it from a :class:`Context`."""
+    ``None``), the rule that judges it from a :class:`Context`, and the measure (and its unit) of the numbers."""
     id: str
     chapter: str
     text: str
@@ -144,6 +163,7 @@ class Claim:
     rule: Callable[["Context"], Verdict]
     paper: Callable[[], float] | None = None
     measure: str = ""
+    unit: str = "DSC"      # the unit of ``measure``: claims in DSC share the axis of chapter 18's forest plot
 
     @property
     def study(self) -> str:
@@ -162,12 +182,13 @@ class Context:
     train: bool = False
     cache: dict = field(default_factory=dict)
 
-    def evidence(self, split: str = "test"):
+    def evidence(self, split: str = "test", groups: tuple | None = None):
+        """Evidence on ``split`` for ``groups`` (default: the advantaged group and the minority)."""
         from .evidence import Evidence
-        key = ("evidence", split)
+        key = ("evidence", split, groups)
         if key not in self.cache:
             frames = ("ED",) if split == "external" else ("ED", "ES")   # the paper's external tables: ED only
-            self.cache[key] = Evidence(self.data, split, frames, train=self.train)
+            self.cache[key] = Evidence(self.data, split, frames, groups=groups, train=self.train)
         return self.cache[key]
 
     def memo(self, key: str, make: Callable):

@@ -151,6 +151,26 @@ class Evidence:
         lo, hi = np.nanquantile(boot, [a, 1 - a])
         return Estimate(per_seed, float(np.median(list(per_seed.values()))), float(lo), float(hi))
 
+    def best_frequency(self, names) -> dict:
+        """How often each experiment has the highest median DSC over all of this evidence's subjects (every
+        group pooled), over the bootstrap draws of every seed the experiments share: name → share of draws.
+        The draws resample within each group, so the groups keep their sizes."""
+        per = {n: self.runs(n) for n in names}
+        common = sorted(set.intersection(*(set(r) for r in per.values())))
+        if not common:
+            raise NotInStore(f"{', '.join(names)}: no training seed is stored for all of them")
+        wins = np.zeros(len(names))
+        for s in common:
+            boot = []
+            for n in names:
+                sc = per[n][s]
+                dsc = sc.assign(subject_id=sc.subject_id.astype(str)).set_index("subject_id").dsc
+                draws = [dsc.reindex(self._ids[g]).to_numpy(float)[self._draws[g]] for g in self.groups]
+                boot.append(np.nanmedian(np.concatenate(draws, axis=1), axis=1))
+            best = np.argmax(np.stack(boot, axis=1), axis=1)
+            wins += np.bincount(best, minlength=len(names))
+        return {n: float(w / wins.sum()) for n, w in zip(names, wins)}
+
     # the statistics the claims use; group 0 is the advantaged group, 1 the minority
     def gap(self, name: str) -> Estimate:
         """Fairness gap: median DSC of the first group minus the second's."""

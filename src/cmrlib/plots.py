@@ -224,13 +224,44 @@ def interval_lines(table: pd.DataFrame, columns, xlabel: str = "", title: str = 
 def verdict_bars(counts: pd.DataFrame):
     """Chapter 18: claims per study (rows) and verdict (columns, :func:`cmrlib.registry.verdict_counts`) as
     stacked horizontal bars."""
-    colours = ["#2e7d32", "#f9a825", "#c62828", "#9e9e9e", "#e0e0e0"][: counts.shape[1]]
+    from .claims import COLOURS
+    colours = [COLOURS[c] for c in counts.columns]
     fig, ax = plt.subplots(figsize=(8, 0.9 + 0.5 * len(counts)))
     counts.plot.barh(stacked=True, color=colours, ax=ax, width=0.7)
     ax.set_xlabel("claims")
     ax.set_ylabel("")
     ax.invert_yaxis()
     ax.legend(ncol=counts.shape[1], loc="upper center", bbox_to_anchor=(0.5, -0.3), frameon=False, fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def claims_forest(table: pd.DataFrame, margin: float):
+    """Chapter 18's forest plot: every claim measured in DSC (:func:`cmrlib.registry.claims_table`, ``unit ==
+    "DSC"``) as our number with its 95 % interval, coloured by verdict, the study's number as a black cross, zero
+    and ± the no-effect ``margin`` as lines; one panel per study, sharing the axis."""
+    from .claims import COLOURS
+    d = table[(table.unit == "DSC") & table.ours.notna()]
+    studies = list(dict.fromkeys(d.study))
+    sizes = [max(1, (d.study == s).sum()) for s in studies]
+    fig, axes = plt.subplots(len(studies), 1, figsize=(9, 0.9 + 0.28 * sum(sizes) + 0.5 * len(studies)), sharex=True,
+                             squeeze=False, gridspec_kw={"height_ratios": sizes})
+    for ax, study in zip(axes[:, 0], studies):
+        s = d[d.study == study].reset_index(drop=True)
+        y = np.arange(len(s))[::-1]
+        for yi, (_, r) in zip(y, s.iterrows()):
+            lo, hi = (r.low, r.high) if pd.notna(r.low) else (r.ours, r.ours)
+            ax.plot([lo, hi], [yi, yi], color=COLOURS[r.verdict], lw=2)
+            ax.plot(r.ours, yi, "o", color=COLOURS[r.verdict], ms=5)
+            if pd.notna(r.paper):
+                ax.plot(r.paper, yi, "x", color="black", ms=6)
+        for x, ls in ((0, "-"), (margin, ":"), (-margin, ":")):
+            ax.axvline(x, color="grey", lw=0.8, ls=ls)
+        ax.set_yticks(y, [c.split(".", 1)[1] for c in s.claim], fontsize=7)
+        ax.set_title(study, fontsize=9, loc="left")
+    axes[-1, 0].set_xlabel("DSC (our number with its 95 % interval; ×: the study's; dotted: ± the no-effect margin)")
+    handles = [plt.Line2D([], [], color=COLOURS[v], marker="o", lw=2, label=v) for v in COLOURS if (d.verdict == v).any()]
+    axes[0, 0].legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
     fig.tight_layout()
     return fig
 

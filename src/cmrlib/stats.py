@@ -53,14 +53,18 @@ def bootstrap_mean(values, n_boot: int = 2000, seed: int = 0, level: float = 0.9
     return float(r.confidence_interval.low), float(r.confidence_interval.high)
 
 
-def scheffe_vs_total(values, groups) -> dict:
-    """Scheffé's test of each group's mean against the mean of all values (Puyol-Antón et al. 2021, Table 1:
-    each group against the full test set, p < 0.01 with Scheffé's post hoc correction).
+def scheffe_vs_total(values, groups, reference: str = "weighted") -> dict:
+    """Scheffé's test of each group's mean against the whole (Puyol-Antón et al. 2021, Table 1: each group
+    against the full test set, p < 0.01 with Scheffé's post hoc correction).
 
-    For group g the contrast is ψ = mean_g − mean_all = Σ_i c_i mean_i with c_g = 1 − n_g/N and
-    c_i = −n_i/N otherwise; F = ψ² / (MSW Σ c_i²/n_i) / (k − 1) against F(k − 1, N − k), MSW the one-way ANOVA's
-    within-group mean square. Returns group → p. Written here because scipy and statsmodels offer Scheffé's
-    test only for pairs of groups, not for a group against the whole."""
+    The whole is the mean of all values (``reference="weighted"``) or the unweighted mean of the group means
+    (``"unweighted"``, the study's Total row). For group g the contrast is ψ = mean_g − reference = Σ_i c_i mean_i
+    with c_g = 1 − w_g and c_i = −w_i otherwise (w_i = n_i/N, or 1/k unweighted); F = ψ² / (MSW Σ c_i²/n_i) / (k − 1)
+    against F(k − 1, N − k), MSW the one-way ANOVA's within-group mean square. Returns group → p. Written here
+    because scipy and statsmodels offer Scheffé's test only for pairs of groups, not for a group against the
+    whole."""
+    if reference not in ("weighted", "unweighted"):
+        raise ValueError(f"reference {reference!r}: weighted or unweighted")
     v = np.asarray(values, float)
     g = np.asarray(groups)
     names = [x for x in dict.fromkeys(g.tolist())]
@@ -69,12 +73,13 @@ def scheffe_vs_total(values, groups) -> dict:
     N, k = len(v), len(names)
     if k < 2 or N <= k:
         return {x: float("nan") for x in names}
+    w = {x: (n[x] / N if reference == "weighted" else 1.0 / k) for x in names}
     msw = sum(float(((v[g == x] - m[x]) ** 2).sum()) for x in names) / (N - k)
-    grand = float(v.mean())
+    ref = sum(w[x] * m[x] for x in names)
     out = {}
     for x in names:
-        var_factor = (1 - n[x] / N) ** 2 / n[x] + sum(n[y] / N ** 2 for y in names if y != x)
-        f = (m[x] - grand) ** 2 / (msw * var_factor) / (k - 1) if msw > 0 else float("inf")
+        var_factor = (1 - w[x]) ** 2 / n[x] + sum(w[y] ** 2 / n[y] for y in names if y != x)
+        f = (m[x] - ref) ** 2 / (msw * var_factor) / (k - 1) if msw > 0 else float("inf")
         out[x] = float(stats.f.sf(f, k - 1, N - k))
     return out
 

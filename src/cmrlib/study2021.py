@@ -13,15 +13,16 @@ import pandas as pd
 
 from . import ETHNICITIES, STRUCTURES
 from .data.curation import balanced_train, present_groups, split_natural
+from .evidence import Estimate
 from .experiments import run_experiment
 from .methods import METHODS
 from .pipeline import Data
 from .report import experiment_scores
-from .stats import bootstrap_mean, scheffe_vs_total, spearman, t_test
+from .stats import bootstrap_mean, scheffe_vs_total, t_test
 
 # training steps of the extra phases default to shares of the profile's training.steps
 DEFAULTS = {"split": {"train": 0.8, "val": 0.1, "test": 0.1}, "finetune_steps": None, "classifier_steps": None,
-            "joint_steps": None, "meta_weight": 0.1, "classifier_lr": 1e-3, "sex_margin": 0.01}
+            "joint_steps": None, "meta_weight": 0.1, "classifier_lr": 1e-3}
 ALPHA = 0.01          # the study's significance threshold (Table 1)
 APPROACHES = {        # run name → the study's name for it (Table 2, in its order)
     "baseline": "Baseline – fairness through unawareness",
@@ -98,34 +99,59 @@ def split_counts(data: Data, fractions: dict | None = None) -> pd.DataFrame:
 
 
 def dice_table(per_structure: pd.DataFrame, group_col: str, groups, sex_col: str = "sex") -> pd.DataFrame:
-    """Table 1: mean DSC (%) per frame × structure and the subject average (Avg) for the whole test set, each
-    sex and each group, with Avg's subject-level bootstrap 95 % interval (``Avg low``, ``Avg high``), the
-    unpaired t-test of each row's Avg against the whole test set, Scheffé's p for the same comparison
-    (:func:`cmrlib.stats.scheffe_vs_total`, within sexes and within groups), and ``*`` where Scheffé's p < 0.01."""
+    """Table 1: mean DSC (%) per frame × structure and the subject average (Avg) for each sex and each group, and
+    the study's ``Total`` row: in every column the unweighted mean of the group rows (the study's Total equals the
+    mean of its six group rows to ±0.005 in every column), so the majority does not dominate it; ``All subjects``
+    is the subject-weighted mean, shown beside it. Avg carries a subject-level bootstrap 95 % interval (``Avg
+    low``, ``Avg high``; the Total's resamples within each group). Each group's and each sex's Avg is tested
+    against the mean of the group means (of the sex means, for the sexes) by Scheffé's contrast
+    (:func:`cmrlib.stats.scheffe_vs_total`, ``reference="unweighted"``), ``*`` where p < 0.01; the t-test p
+    compares the row's subjects with all subjects."""
     d = per_structure[per_structure.split == "test"]
     cols = [f"{f} {s}" for f in ("ED", "ES") for s in STRUCTURES]
     wide = d.assign(col=d.frame + " " + d.structure).pivot_table(index="subject_id", columns="col", values="dsc")
     subj = experiment_scores(d, "test").set_index("subject_id")
     wide = wide.reindex(columns=cols).join(subj[["dsc", group_col, sex_col]]).rename(columns={"dsc": "Avg"})
-    rows = {"Total": wide}
+    rows = {}
     for sex, label in (("M", "Male"), ("F", "Female")):
         rows[label] = wide[wide[sex_col] == sex]
     for g in groups:
         rows[g] = wide[wide[group_col] == g]
-    p_sex = scheffe_vs_total(wide.Avg, wide[sex_col])
-    p_grp = scheffe_vs_total(wide.Avg, wide[group_col])
+    p_sex = scheffe_vs_total(wide.Avg, wide[sex_col], reference="unweighted")
+    in_groups = wide[wide[group_col].isin(list(groups))]
+    p_grp = scheffe_vs_total(in_groups.Avg, in_groups[group_col], reference="unweighted")
     out = []
     for name, w in rows.items():
         lo, hi = bootstrap_mean(w.Avg)
         r = {"row": name, "n": len(w), **(100 * w[cols + ["Avg"]].mean()).to_dict(), "Avg low": 100 * lo,
-             "Avg high": 100 * hi}
-        if name != "Total":
-            r["t-test p"] = t_test(w.Avg, wide.Avg)
-            r["Scheffé p"] = p_sex.get({"Male": "M", "Female": "F"}.get(name), np.nan) if name in ("Male", "Female") \
-                else p_grp.get(name, np.nan)
-            r["sig"] = "*" if r["Scheffé p"] < ALPHA else ""
+             "Avg high": 100 * hi, "t-test p": t_test(w.Avg, wide.Avg)}
+        r["Scheffé p"] = p_sex.get({"Male": "M", "Female": "F"}.get(name), np.nan) if name in ("Male", "Female") \
+            else p_grp.get(name, np.nan)
+        r["sig"] = "*" if r["Scheffé p"] < ALPHA else ""
         out.append(r)
-    return pd.DataFrame(out).set_index("row")
+    t = pd.DataFrame(out).set_index("row")
+    total = t.loc[list(groups), cols + ["Avg"]].mean()
+    lo, hi = bootstrap_mean_of_means([rows[g].Avg.to_numpy() for g in groups])
+    t.loc["Total", cols + ["Avg"]] = total
+    t.loc["Total", ["n", "Avg low", "Avg high", "sig"]] = [sum(len(rows[g]) for g in groups), 100 * lo, 100 * hi, ""]
+    lo, hi = bootstrap_mean(wide.Avg)
+    t.loc["All subjects", cols + ["Avg"]] = 100 * wide[cols + ["Avg"]].mean()
+    t.loc["All subjects", ["n", "Avg low", "Avg high", "sig"]] = [len(wide), 100 * lo, 100 * hi, ""]
+    t["n"] = t.n.astype(int)
+    return t.reindex(["Total", "All subjects", *rows])
+
+
+def bootstrap_mean_of_means(samples, n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> tuple[float, float]:
+    """Percentile bootstrap interval of the unweighted mean of several samples' means, each resampled within
+    itself (scipy.stats.bootstrap over several independent samples)."""
+    from scipy.stats import bootstrap
+    xs = [np.asarray(x, float) for x in samples if len(x) >= 1]
+    if any(len(x) < 2 for x in xs):
+        return float("nan"), float("nan")
+    r = bootstrap(tuple(xs), lambda *a, axis: np.mean([v.mean(axis=axis) for v in a], axis=0), n_resamples=n_boot,
+                  confidence_level=level, method="percentile", random_state=np.random.default_rng(seed),
+                  vectorized=True)
+    return float(r.confidence_interval.low), float(r.confidence_interval.high)
 
 
 def beside_paper(table1: pd.DataFrame) -> pd.DataFrame:
@@ -151,52 +177,10 @@ def paper_value(method: str, row: str, measure: str) -> float:
     return float(df[(df.table == "text") & (df.method == method) & (df.row == row) & (df.measure == measure)].value.iloc[0])
 
 
-def racial_bias_verdict(table1: pd.DataFrame, groups) -> str:
-    """The claim "a clear racial bias": every group of Table 1 differs from the full test set (Scheffé p < 0.01)."""
-    k = int((table1.loc[list(groups), "sig"] == "*").sum())
-    if k == len(groups):
-        return f"reproduced: all {k} groups differ significantly from the full test set, as in the study"
-    if k:
-        return f"partly reproduced: {k} of {len(groups)} groups differ significantly from the full test set (all six in the study)"
-    return f"not reproduced: none of the {len(groups)} groups differs significantly from the full test set"
-
-
-def sex_difference(scores: pd.DataFrame, seed: int = 0, sex_col: str = "sex") -> dict:
-    """Mean subject DSC of men minus women, its percentile bootstrap 95 % interval (scipy.stats.bootstrap,
-    subjects resampled within each sex) and the t-test p."""
-    from scipy.stats import bootstrap
-    m = scores.loc[scores[sex_col] == "M", "dsc"].to_numpy()
-    f = scores.loc[scores[sex_col] == "F", "dsc"].to_numpy()
-    res = bootstrap((m, f), lambda a, b, axis: a.mean(axis) - b.mean(axis), n_resamples=2000, method="percentile",
-                    random_state=seed, vectorized=True)
-    ci = res.confidence_interval
-    return dict(diff=float(m.mean() - f.mean()), low=float(ci.low), high=float(ci.high), p=t_test(m, f))
-
-
-def sex_verdict(diff: dict, margin: float) -> str:
-    """The claim "no significant sex bias", with an equivalence margin on the mean DSC difference."""
-    if diff["p"] < ALPHA:
-        return f"not reproduced: men and women differ significantly (p < {ALPHA:g})"
-    if -margin < diff["low"] and diff["high"] < margin:
-        return f"reproduced: no significant difference, and the interval lies within ±{margin:g} DSC"
-    return (f"partly reproduced: no significant difference, but the interval reaches beyond ±{margin:g} DSC, "
-            "so a difference of that size is not ruled out")
-
-
 def share_vs_accuracy(table1: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFrame:
     """Each group's training share (%) beside its mean DSC (%) from Table 1."""
     g = [x for x in counts.index if x in table1.index]
     return pd.DataFrame({"train share (%)": counts.loc[g, "train share (%)"], "Avg DSC (%)": table1.loc[g, "Avg"]})
-
-
-def share_verdict(table: pd.DataFrame) -> tuple[str, float, float]:
-    """The claim "accuracy tracks each group's share of the training set": Spearman's ρ over the groups."""
-    rho, p = spearman(table["train share (%)"], table["Avg DSC (%)"])
-    if rho > 0 and p < 0.05:
-        v = "reproduced: groups with a larger training share are segmented better"
-    else:
-        v = "not reproduced: no significant rise of accuracy with a group's training share over these groups"
-    return v, rho, p
 
 
 def table2(scores_by_approach: dict, group_col: str, groups, seed: int = 0) -> pd.DataFrame:
@@ -209,40 +193,51 @@ def table2(scores_by_approach: dict, group_col: str, groups, seed: int = 0) -> p
     return t
 
 
-def table2_verdicts(t2: pd.DataFrame) -> dict:
-    """The study's four claims on Table 2 (:func:`cmrlib.fairness.group_table` with the baseline as
-    reference), each as a verdict string."""
-    base = t2.loc["baseline"]
-    methods = [m for m in ("stratified", "fair_meta_learning", "protected_group_models") if m in t2.index]
-    lower = [m for m in methods if t2.loc[m, "SD"] < base.SD and t2.loc[m, "SER"] < base.SER]
-    sure = [m for m in lower if t2.loc[m, "ΔSD high"] < 0 and t2.loc[m, "ΔSER high"] < 0]
-    out = {}
-    if len(lower) == len(methods):
-        out["all_reduce"] = (f"reproduced: all {len(methods)} approaches lower SD and SER; the intervals of both "
-                             f"changes exclude zero for {len(sure)} of them")
-    elif lower:
-        out["all_reduce"] = f"partly reproduced: {' and '.join(SHORT[m] for m in lower)} lower both SD and SER, the others do not"
-    else:
-        out["all_reduce"] = "not reproduced: no approach lowers both SD and SER"
-    best_sd, best_ser = t2.loc[methods, "SD"].idxmin(), t2.loc[methods, "SER"].idxmin()
-    pg = "protected_group_models"
-    out["group_models_fairest"] = ("reproduced: protected group models have the lowest SD and SER of the three approaches"
-                                   if best_sd == pg and best_ser == pg else
-                                   f"not reproduced: the lowest SD comes with {SHORT[best_sd]}, the lowest SER with {SHORT[best_ser]}")
-    blind = [m for m in methods if m not in NEEDS_GROUP_AT_INFERENCE]
-    st = "stratified"
-    if st in blind and len(blind) > 1:
-        others = [m for m in blind if m != st]
-        wins = all(t2.loc[st, "SD"] < t2.loc[m, "SD"] and t2.loc[st, "SER"] < t2.loc[m, "SER"] for m in others)
-        out["stratified_best_blind"] = ("reproduced: stratified batch sampling has lower SD and SER than fair meta-learning"
-                                        if wins else "not reproduced: fair meta-learning is as fair or fairer than "
-                                        "stratified batch sampling on SD or SER")
-    if "balanced_database" in t2.index:
-        b = t2.loc["balanced_database"]
-        fairest = b.SD <= t2.SD.min() and b.SER <= t2.SER.min()
-        lowest = b.Avg <= t2.Avg.min()
-        out["balanced"] = ("reproduced: the balanced database is the fairest and the least accurate" if fairest and lowest
-                           else "partly reproduced: the balanced database is the least accurate but not the fairest" if lowest
-                           else "partly reproduced: the balanced database is the fairest but not the least accurate" if fairest
-                           else "not reproduced: the balanced database is neither the fairest nor the least accurate")
-    return out
+class GroupMeans:
+    """The study's statistics (each group's mean subject DSC, their SD, SER and unweighted average) for several
+    approaches scored on the same test subjects, with one subject bootstrap shared by every approach (subjects
+    resampled within each group), so any contrast between groups or approaches gets a paired interval.
+    ``seed`` labels the training seed the scores come from (the study's approaches train under the profile's seed
+    only); :meth:`estimate` returns a :class:`cmrlib.evidence.Estimate` for the rules of :mod:`cmrlib.claims`."""
+
+    def __init__(self, scores_by_method: dict, group_col: str, groups, seed: int = 0, n_boot: int = 2000,
+                 level: float = 0.95, boot_seed: int = 0):
+        self.groups = [g for g in groups if all((s[group_col] == g).any() for s in scores_by_method.values())]
+        if len(self.groups) < 2:
+            raise ValueError(f"{group_col}: at least two groups with test subjects are needed under every approach")
+        rng = np.random.default_rng(boot_seed)
+        self.seed, self.level = int(seed), level
+        self.point, self.boot = {}, {}
+        vals = {m: [] for m in scores_by_method}
+        draws = []
+        for g in self.groups:
+            ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"])
+                                            for s in scores_by_method.values())))
+            for m, s in scores_by_method.items():
+                vals[m].append(s.set_index("subject_id").dsc.groupby(level=0).mean().reindex(ids).to_numpy())
+            draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
+        for m, v in vals.items():
+            self.point[m] = np.array([x.mean() for x in v])
+            self.boot[m] = np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1)   # (n_boot, groups)
+
+    def index(self, group) -> int:
+        return self.groups.index(group)
+
+    def estimate(self, fn, *methods: str) -> Estimate:
+        """``fn`` of the approaches' group means (arrays whose last axis follows :attr:`groups`)."""
+        point = float(fn(*(self.point[m] for m in methods)))
+        a = (1 - self.level) / 2
+        lo, hi = np.nanquantile(fn(*(self.boot[m] for m in methods)), [a, 1 - a])
+        return Estimate({self.seed: point}, point, float(lo), float(hi))
+
+
+def sd(m):
+    """SD (ddof 1) of group means along the last axis (the study's Table 2)."""
+    return np.std(m, axis=-1, ddof=1)
+
+
+def ser(m):
+    """Skewed error ratio of group means along the last axis: the largest error (1 − DSC) over the smallest."""
+    err = 1.0 - m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return err.max(-1) / err.min(-1)

@@ -14,6 +14,7 @@ import numpy as np
 import pandas as pd
 
 from .data.curation import proportion_split
+from .evidence import Estimate, Evidence
 from .experiments import run_experiment
 from .methods import METHODS
 from .pipeline import Data, with_training
@@ -96,24 +97,95 @@ def table2(scores: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def intersectional(scores: pd.DataFrame, min_cell: int = 5) -> pd.DataFrame:
-    """Table 3: per experiment and share, the median DSC of each cell of the two attributes with its n (seeds
-    pooled), the Mann–Whitney p between the swept attribute's two groups within each level of the other, and
-    Holm's correction of those p over the whole table; cells with fewer than ``min_cell`` subjects are flagged."""
+def sweep_evidence(scores: pd.DataFrame, exp: int, col: str, groups, within: tuple | None = None,
+                   structure: str | None = None, seed: int = 0, n_boot: int = 2000) -> Evidence:
+    """The evidence of one experiment (:class:`cmrlib.evidence.Evidence`): every share's subject DSC per seed on
+    the experiment's test set (experiment names are the shares in %, e.g. ``"25"``), the subjects grouped by
+    ``col`` into ``groups`` (a statistic's group 0 and 1), optionally only those with ``within = (column,
+    value)``, and optionally one ``structure``'s DSC (mean of the frames). Each subject counts once: seeds are
+    pooled on one subject bootstrap, never as extra subjects."""
+    d = scores[scores.exp == exp]
+    if structure is not None:
+        per = scores.attrs["per_structure"]
+        per = per[(per.exp == exp) & (per.structure == structure)]
+        d = pd.concat([experiment_scores(g, "test").assign(share=sh, seed=sd)
+                       for (sh, sd), g in per.groupby(["share", "seed"])], ignore_index=True)
+    if within is not None:
+        d = d[d[within[0]] == within[1]]
+    runs = {share_key(sh): {int(sd): g for sd, g in by.groupby("seed")} for sh, by in d.groupby("share")}
+    subjects = d.drop_duplicates("subject_id")
+    return Evidence.from_scores(runs, subjects, col, list(groups), n_boot=n_boot, seed=seed)
+
+
+def structure_evidence(scores: pd.DataFrame, exp: int, col: str, groups, seed: int = 0,
+                       n_boot: int = 2000) -> Evidence:
+    """As :func:`sweep_evidence`, with one experiment per structure and share, named ``"<structure>:<share>"``
+    (e.g. ``"LVM:25"``), all on one subject bootstrap, so differences between structures are paired."""
+    per = scores.attrs["per_structure"]
+    per = per[per.exp == exp]
+    runs = {}
+    for (k, sh, sd), g in per.groupby(["structure", "share", "seed"]):
+        runs.setdefault(f"{k}:{share_key(sh)}", {})[int(sd)] = experiment_scores(g, "test")
+    subjects = scores[scores.exp == exp].drop_duplicates("subject_id")
+    return Evidence.from_scores(runs, subjects, col, list(groups), n_boot=n_boot, seed=seed)
+
+
+def share_key(share: float) -> str:
+    """An experiment's name in :func:`sweep_evidence`: the share in % (``0.25`` → ``"25"``)."""
+    return f"{100 * float(share):g}"
+
+
+def within_sex(scores: pd.DataFrame, exp: int, share: float, seed: int = 0) -> list[tuple[str, Estimate]]:
+    """Table 3's comparison (the study's Experiment 1): the race pair's median DSC difference within each sex at
+    one share, as (sex, estimate of first race − second race); Experiment 1 compares Black with White, 2 and 3
+    their own race pair."""
+    e = EXPERIMENTS[exp]
+    race = e["control_pair"] if e["attr"] == "sex" else e["pair"]
+    sexes = e["pair"] if e["attr"] == "sex" else e["control_pair"]
+    out = []
+    for sex in sexes:
+        ev = sweep_evidence(scores, exp, "ethnicity", race, within=("sex", sex), seed=seed)
+        out.append((sex, ev.estimate(lambda m: m[..., 0] - m[..., 1], share_key(share))))
+    return out
+
+
+def intersectional(scores: pd.DataFrame, min_cell: int = 5, seed: int = 0) -> pd.DataFrame:
+    """Table 3 as the study compares it: per experiment, share and sex, the median DSC of each race of the
+    experiment's race pair (the median over seeds of each seed's median; Experiment 1: Black and White), the
+    difference with its subject-level bootstrap 95 % interval (seeds pooled on one bootstrap), the Mann–Whitney p
+    of the subjects' DSC averaged over seeds (every subject counted once) and Holm's correction of those p over the
+    whole table; cells with fewer than ``min_cell`` subjects are flagged."""
     rows = []
     for (exp, share), d in scores.groupby(["exp", "share"]):
         e = EXPERIMENTS[exp]
-        for c in e["control_pair"]:
-            a = d[(d[e["control"]] == c) & (d[e["attr"]] == e["pair"][0])].dsc
-            b = d[(d[e["control"]] == c) & (d[e["attr"]] == e["pair"][1])].dsc
-            n_a, n_b = a.size // max(1, d.seed.nunique()), b.size // max(1, d.seed.nunique())
-            rows.append({"exp": exp, "share (%)": 100 * share, "within": c, "group 1": e["pair"][0],
-                         "median 1": a.median(), "n 1": n_a, "group 2": e["pair"][1], "median 2": b.median(),
-                         "n 2": n_b, "p": mann_whitney(a, b)[1], "too small": min(n_a, n_b) < min_cell})
+        race = e["control_pair"] if e["attr"] == "sex" else e["pair"]
+        per_subject = d.groupby(["subject_id", "sex", "ethnicity"], as_index=False).dsc.mean()
+        for sex, est in within_sex(scores, exp, share, seed):
+            a, b = (per_subject[(per_subject.sex == sex) & (per_subject.ethnicity == r)].dsc for r in race)
+            med = {r: float(np.median([g[(g.sex == sex) & (g.ethnicity == r)].dsc.median()
+                                       for _, g in d.groupby("seed")])) for r in race}
+            rows.append({"exp": exp, "share (%)": 100 * share, "within": sex, "group 1": race[0],
+                         "median 1": med[race[0]], "n 1": a.size, "group 2": race[1], "median 2": med[race[1]],
+                         "n 2": b.size, "difference": est.point, "low": est.low, "high": est.high,
+                         "seeds": est.seeds, "p": mann_whitney(a, b)[1], "too small": min(a.size, b.size) < min_cell})
     t = pd.DataFrame(rows)
     t["p (Holm)"] = holm(t.p.to_numpy())
     t["sig"] = np.where(t["p (Holm)"] < 0.05, "*", "")
     return t
+
+
+def table3_beside_paper(t3: pd.DataFrame) -> pd.DataFrame:
+    """Table 3, ours beside the study's: per experiment, share and sex, both races' median DSC and the marks
+    (the study marks Experiment 1 only)."""
+    p = paper_table("3").assign(share=lambda d: d.share.astype(float))
+    rows = []
+    for _, r in t3.iterrows():
+        q = p[(p.exp == r.exp) & (p.share == r["share (%)"]) & (p.within == r.within)].set_index("group")
+        rows.append({"exp": r.exp, "share (%)": r["share (%)"], "sex": r.within, "races": f"{r['group 1']} / {r['group 2']}",
+                     "ours 1": r["median 1"], "ours 2": r["median 2"], "ours sig": r.sig,
+                     "study 1": q.value.get(r["group 1"], np.nan), "study 2": q.value.get(r["group 2"], np.nan),
+                     "study sig": "".join(str(x) for x in q.sig.fillna("") if str(x) not in ("", "nan"))})
+    return pd.DataFrame(rows)
 
 
 def holm(p: np.ndarray) -> np.ndarray:
@@ -130,31 +202,6 @@ def holm(p: np.ndarray) -> np.ndarray:
     q_ok[order] = np.minimum(adj, 1.0)
     q[ok] = q_ok
     return q
-
-
-def verdicts(t2: pd.DataFrame, scores: pd.DataFrame) -> dict:
-    """The study's three claims on the sweeps: no sex bias overall at any share (Experiment 1); the minority's
-    DSC rises with its share (Experiments 2–3); the best overall DSC is not at 50/50."""
-    out = {}
-    e1 = scores[scores.exp == 1]
-    sig = [100 * s for s, d in e1.groupby("share") if mann_whitney(d[d.sex == "F"].dsc, d[d.sex == "M"].dsc)[1] < 0.05]
-    out["no_sex_bias"] = ("reproduced: women and men do not differ significantly at any share" if not sig else
-                          "not reproduced: women and men differ significantly (p < 0.05) at share(s) "
-                          + ", ".join(f"{x:.0f} %" for x in sig))
-    for exp in (2, 3):
-        name = EXPERIMENTS[exp]["names"][0]
-        d = t2[t2.exp == exp].sort_values("share (%)")
-        rises = bool(np.all(np.diff(d[name].to_numpy()) >= 0))
-        first, last = d[name].iloc[0], d[name].iloc[-1]
-        out[f"rises_{exp}"] = (f"reproduced: the {name} median rises at every step" if rises else
-                               f"partly reproduced: the {name} median is higher at 100 % than at 0 % but not at every step"
-                               if last > first else f"not reproduced: the {name} median does not rise with its share")
-        best = d.loc[d.All.idxmax(), "share (%)"]
-        out[f"best_{exp}"] = (f"reproduced: the best overall median is at {best:.0f} % {name}, a mixed set other than 50/50"
-                              if 0 < best < 100 and best != 50 else
-                              "not reproduced: the best overall median is at the 50/50 split" if best == 50 else
-                              f"not reproduced: the best overall median is at {best:.0f} % {name}, a set of one group only")
-    return out
 
 
 def paper_table(table: str) -> pd.DataFrame:

@@ -126,8 +126,8 @@ def proportion_split(subjects: pd.DataFrame, attr: str, pair: tuple, share: floa
     """One training set of the 2022 study's sweeps (Lee et al. 2022, §2.1): ``n_train`` subjects of which
     round(share × n_train) have ``attr == pair[0]`` and the rest ``pair[1]``, each half ``control_pair[0]`` and
     half ``control_pair[1]`` on the ``control`` attribute; and a test set of ``n_test`` subjects, a quarter
-    in each cell of the two attributes, drawn with ``seed`` alone, so it is the same at every ``share`` and never
-    overlaps training. Other subjects of the site are ``unused``; other sites ``external``.
+    in each cell of the two attributes, drawn with ``seed`` alone, so it is the same at every ``share`` (and for
+    every experiment over the same four cells, whichever attribute it sweeps) and never overlaps training. Other subjects of the site are ``unused``; other sites ``external``.
 
     A cell with too few subjects raises an error naming it and the counts."""
     if not 0 <= share <= 1:
@@ -142,15 +142,21 @@ def proportion_split(subjects: pd.DataFrame, attr: str, pair: tuple, share: floa
             want_train[(a, c)] = n_c
     test_rng = np.random.default_rng([seed, 1])
     train_rng = np.random.default_rng([seed, 2, int(round(share * 1000))])
-    quarter = [q for q in (n_test // 4 + (1 if k < n_test % 4 else 0) for k in range(4))]
-    for k, (a, c) in enumerate((a, c) for a in pair for c in control_pair):
-        pool = df.index[in_site & (df[attr] == a).to_numpy() & (df[control] == c).to_numpy()].to_numpy()
-        need = quarter[k] + want_train[(a, c)]
-        if need > len(pool):
-            raise CurationError(f"{attr}={a}, {control}={c}: {len(pool)} subjects, {quarter[k]} test and "
-                                f"{want_train[(a, c)]} training subjects needed (share {share:g})")
-        test = test_rng.permutation(pool)[: quarter[k]]
-        rest = np.setdiff1d(pool, test)
-        df.loc[test, "split"] = "test"
-        df.loc[train_rng.choice(rest, size=want_train[(a, c)], replace=False), "split"] = "train"
+    cells = [(a, c) for a in pair for c in control_pair]
+    # the test set is drawn cell by cell in an order that names both attributes, never which one is swept, so two
+    # experiments over the same four cells (the study's Experiments 1 and 2) test on the same subjects
+    order = sorted(cells, key=lambda ac: sorted([(attr, str(ac[0])), (control, str(ac[1]))]))
+    quarter = dict(zip(order, (n_test // 4 + (1 if k < n_test % 4 else 0) for k in range(4))))
+    pools = {}
+    for a, c in cells:
+        pools[(a, c)] = df.index[in_site & (df[attr] == a).to_numpy() & (df[control] == c).to_numpy()].to_numpy()
+        need = quarter[(a, c)] + want_train[(a, c)]
+        if need > len(pools[(a, c)]):
+            raise CurationError(f"{attr}={a}, {control}={c}: {len(pools[(a, c)])} subjects, {quarter[(a, c)]} test "
+                                f"and {want_train[(a, c)]} training subjects needed (share {share:g})")
+    tests = {cell: test_rng.permutation(pools[cell])[: quarter[cell]] for cell in order}
+    for cell in cells:
+        df.loc[tests[cell], "split"] = "test"
+        rest = np.setdiff1d(pools[cell], tests[cell])
+        df.loc[train_rng.choice(rest, size=want_train[cell], replace=False), "split"] = "train"
     return df
