@@ -1,7 +1,8 @@
 """Render the book (unless --html is given) and open every page in headless Chromium.
 
 Each page must load with no console error, every image must load, no glue role may be left unresolved, no
-``NaN``/``nan`` may show in a table or a cell's output, and no code cell may be clipped (wider than its box). Uses Debian's
+``NaN``/``nan`` may show in a table or a cell's output, no code cell may be clipped (wider than its box), and the
+book's main table (the claims, ``table.claims-table``) may not scroll sideways in a 1,400-pixel-wide window. Uses Debian's
 ``chromium`` and ``chromium-driver`` packages through Selenium; no browser is downloaded. Exit status: 0 when
 every page passes, 1 when one fails (each problem is printed with its page), 3 when no browser is installed.
 
@@ -28,7 +29,10 @@ const glue = (text.match(/\{glue:|glue:text/g) || []).length;
 const clipped = Array.from(document.querySelectorAll('.cell_input pre, div.highlight pre'))
   .filter(p => p.offsetParent !== null && p.scrollWidth > p.clientWidth + 1).length;
 const title = (document.querySelector('h1') || {}).innerText || '';
-return {broken, nan, glue, clipped, title};
+const main = Array.from(document.querySelectorAll('table.claims-table'))
+  .filter(t => { let p = t.parentElement; while (p && p.scrollWidth <= p.clientWidth + 1 && p !== document.body)
+                   p = p.parentElement; return t.scrollWidth > t.clientWidth + 1 || (p && p !== document.body); }).length;
+return {broken, nan, glue, clipped, title, main};
 """
 
 
@@ -53,7 +57,7 @@ def check(html: Path, browser: str, driver_path: str) -> list[str]:
     from selenium.webdriver.chrome.service import Service
     opts = webdriver.ChromeOptions()
     opts.binary_location = browser
-    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1280,900",
+    for a in ("--headless=new", "--no-sandbox", "--disable-gpu", "--window-size=1400,900",
               "--allow-file-access-from-files", "--disable-dev-shm-usage"):
         opts.add_argument(a)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -85,6 +89,8 @@ def check(html: Path, browser: str, driver_path: str) -> list[str]:
                 problems.append(f"{name}: {r['glue']} unresolved glue reference(s)")
             if r["clipped"]:
                 problems.append(f"{name}: {r['clipped']} code cell(s) wider than their box")
+            if r["main"]:
+                problems.append(f"{name}: the claims table scrolls sideways at 1,400 px")
             print(f"[check-book] {name}: {'ok' if not any(p.startswith(f'{name}:') for p in problems) else 'PROBLEMS'}",
                   flush=True)
     finally:
