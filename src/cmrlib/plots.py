@@ -261,8 +261,8 @@ def claims_forest(table: pd.DataFrame, margin: float):
         ax.set_title(study, fontsize=9, loc="left")
     axes[-1, 0].set_xlabel("DSC (our number with its 95 % interval; ×: the study's; dotted: ± the no-effect margin)")
     handles = [plt.Line2D([], [], color=COLOURS[v], marker="o", lw=2, label=v) for v in COLOURS if (d.verdict == v).any()]
-    axes[0, 0].legend(handles=handles, loc="lower right", fontsize=7, frameon=False)
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / fig.get_figheight()))
+    fig.legend(handles=handles, loc="upper center", ncol=len(handles), fontsize=8, frameon=False)
     return fig
 
 

@@ -643,13 +643,13 @@ def overview_html(table: pd.DataFrame):
     rows = []
     for _, r in table.iterrows():
         badge = (f'<span style="background:{COLOURS[r.verdict]};color:white;padding:1px 6px;border-radius:8px;'
-                 f'white-space:nowrap;font-size:85%">{escape(r.verdict)}</span>')
+                 f'display:inline-block;font-size:85%">{escape(r.verdict)}</span>')
         ours = _cell(r.ours) + ("" if pd.isna(r.low) else f"<br><small>{interval_text(r.low, r.high)}</small>")
         rows.append(f"<tr><td>{escape(r.statement)}<br><small><code>{escape(r.claim)}</code> · ch. {r.chapter} · "
                     f"{escape(r['where'])} · {escape(r.measure)}</small></td><td>{_cell(r.paper)}</td>"
                     f"<td>{ours}</td><td>{r.seeds}</td><td>{badge}</td></tr>")
-    head = ("<colgroup><col style='width:62%'><col style='width:8%'><col style='width:14%'><col style='width:5%'>"
-            "<col style='width:11%'></colgroup><thead><tr><th>claim</th><th>paper</th><th>ours [95 %]</th>"
+    head = ("<colgroup><col style='width:54%'><col style='width:8%'><col style='width:15%'><col style='width:7%'>"
+            "<col style='width:16%'></colgroup><thead><tr><th>claim</th><th>paper</th><th>ours [95 %]</th>"
             "<th>seeds</th><th>verdict</th></tr></thead>")
     return HTML(f"<table class='claims-table' style='table-layout:fixed;width:100%;font-size:90%'>{head}<tbody>"
                 + "".join(rows) + "</tbody></table>")
