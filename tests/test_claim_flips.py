@@ -193,6 +193,35 @@ def context_2022(breaks: dict) -> Context:
     return ctx
 
 
+# ---- the 2022 study's clinical measures ------------------------------------------------------------------------
+def _errors(col, groups, value_of):
+    """GroupMeans of a measure's error per share: ``value_of(share, group)`` the group's mean error."""
+    from cmrlib.study2022 import share_key
+    ids = [f"c{i}" for i in range(N * len(groups))]
+    labels = [g for g in groups for _ in range(N)]
+    by = {share_key(sh): subject_scores(ids, labels, lambda g, sh=sh: value_of(sh, g), 0, {col: labels})
+          .rename(columns={"dsc": "error"}) for sh in SHARES}
+    return GroupMeans(by, col, list(groups), value="error")
+
+
+BREAKS_CLINICAL = {"clinical_no_bias": {"lvef_gap": 8.0}, "rvesv_women": {"rvesv_women": 3.0},
+                   "lvesv_representation": {"lvesv_flip": -1}, "lvef_lowest_balanced": {"lvef_half": 3.0}}
+
+
+def context_clinical(breaks: dict) -> Context:
+    gap, women, flip, half = (breaks.get(k, d) for k, d in (("lvef_gap", 0.0), ("rvesv_women", -3.0),
+                                                            ("lvesv_flip", 1), ("lvef_half", 0.1)))
+    ctx = Context(SimpleNamespace(params={"seed": 0, "study2022": {"shares": list(SHARES), "seeds": [0]}}))
+    race = ("Black", "White")
+    ctx.cache[("errors2022", 2, "LVEF", "ethnicity", race)] = _errors(
+        "ethnicity", race, lambda sh, g: (half if sh == 0.5 else 2.0) + (gap if g == "Black" else 0.0))
+    ctx.cache[("errors2022", 1, "RVESV", "sex", ("F", "M"))] = _errors(
+        "sex", ("F", "M"), lambda sh, g: women if g == "F" else 0.0)
+    ctx.cache[("errors2022", 2, "LVESV", "ethnicity", race)] = _errors(
+        "ethnicity", race, lambda sh, g: flip * (5.0 if sh == 0.0 else -5.0 if sh == 1.0 else 0.0))
+    return ctx
+
+
 # ---- generative debiasing ----------------------------------------------------------------------------------
 WORLD_2024 = {"baseline": (0.90, 0.85), "oversampling": (0.90, 0.88), "synthetic_uniform": (0.90, 0.87),
               "synthetic_pool": (0.90, 0.90), "lowres_real_pool": (0.90, 0.88)}
@@ -219,13 +248,14 @@ def context_2024(breaks: dict, monkeypatch) -> Context:
 CASES = {**{f"lee2025.{k}": ("paper", v) for k, v in PAPER_BREAKS.items()},
          **{f"puyol2021.{k}": ("2021", v) for k, v in BREAKS_2021.items()},
          **{f"lee2022.{k}": ("2022", v) for k, v in BREAKS_2022.items()},
+         **{f"lee2022.{k}": ("clinical", v) for k, v in BREAKS_CLINICAL.items()},
          **{f"skorupko2024.{k}": ("2024", v) for k, v in BREAKS_2024.items()}}
 # claims the cohort's design decides: their status never flips, the measurement they carry does (tested below)
 BY_DESIGN = {"lee2025.external_no_bias", "lee2022.race_bias_3", "puyol2021.share"}
 
 
 def verdict(claim_id: str, world: str, breaks: dict, monkeypatch):
-    make = {"paper": paper_context, "2021": context_2021, "2022": context_2022,
+    make = {"paper": paper_context, "2021": context_2021, "2022": context_2022, "clinical": context_clinical,
             "2024": lambda b: context_2024(b, monkeypatch)}[world]
     return judge(registry.REGISTRY[claim_id], make(breaks))
 

@@ -5,15 +5,17 @@ from the patient's metadata (sex, age, BMI, diagnosis) and the geometry of a seg
 parts come from MONAI's generative components, in pixel space (a latent autoencoder needs perceptual-loss
 weights that cannot be downloaded here):
 
-- a :class:`~monai.networks.nets.DiffusionModelUNet` predicts the noise of a DDPM
-  (:class:`~monai.networks.schedulers.DDPMScheduler`); the attributes enter as a class embedding, one class per
+- a :class:`~monai.networks.nets.DiffusionModelUNet` predicts the target of a DDPM
+  (:class:`~monai.networks.schedulers.DDPMScheduler`): by default the velocity v (``prediction =
+  "v_prediction"``), or the noise ε or the clean slice (``"epsilon"``, ``"sample"``); the attributes enter as a class embedding, one class per
   group × sex, plus a null class that replaces the attributes of a tenth of the training slices
   (classifier-free guidance dropout, Ho & Salimans 2022);
 - a :class:`~monai.networks.nets.ControlNet` reads the label mask (one channel per structure) and adds its
   residuals to the UNet's skip connections; its output convolutions start at zero, so at first it changes
   nothing;
 - sampling uses DDIM (:class:`~monai.networks.schedulers.DDIMScheduler`, η = 0: a seed fixes the sample) with
-  guidance ε = ε(∅) + w · (ε(attributes) − ε(∅)); the mask conditions both terms.
+  guidance on the network's prediction, ŷ = ŷ(∅) + w · (ŷ(attributes) − ŷ(∅)), whatever its target; the mask
+  conditions both terms.
 
 ``base_steps > 0`` follows ControlNet's recipe: the UNet trains alone first, then is frozen while the ControlNet
 trains. ``base_steps = 0`` (the CPU profiles) trains both together from the first step, which costs the
@@ -86,8 +88,8 @@ class GenConfig:
 
 
 class ConditionedDiffusion(torch.nn.Module):
-    """Noise predictor ε(x_t, t | mask, attributes): a DiffusionModelUNet with a class embedding, and a
-    ControlNet on the mask. ``n_classes`` attribute classes; class ``n_classes`` is the null class."""
+    """The diffusion network ŷ(x_t, t | mask, attributes), predicting the configured target (v, ε or x0): a
+    DiffusionModelUNet with a class embedding, and a ControlNet on the mask. ``n_classes`` attribute classes; class ``n_classes`` is the null class."""
 
     def __init__(self, cfg: GenConfig, n_classes: int):
         super().__init__()
@@ -229,7 +231,8 @@ def train_generator(images, labels, attrs: list, cfg: GenConfig, run_dir: str | 
 
 
 def _train_step(model, opt, sched, x_all, m_all, cls_all, cfg: GenConfig, gen: torch.Generator, control: bool):
-    """One step of the noise-prediction loss ‖ε − ε̂(x_t, t | mask, attributes)‖² with attribute dropout."""
+    """One step of the diffusion loss ‖y − ŷ(x_t, t | mask, attributes)‖² with attribute dropout, y the configured
+    target (v by default, or ε or x0)."""
     dev = x_all.device
     idx = torch.randint(len(x_all), (cfg.batch_size,), generator=gen).to(dev)
     noise = torch.randn((cfg.batch_size, 1, cfg.size, cfg.size), generator=gen).to(dev)

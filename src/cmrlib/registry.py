@@ -22,7 +22,7 @@ STUDIES = {"lee2025": "Lee et al. 2025 (main paper)", "puyol2021": "Puyol-Antón
 CHAPTER_FILES = {
     "02": "02_baseline", "03": "03_oversampling", "04": "04_reweighting", "05": "05_group_dro",
     "06": "06_combinations", "07": "07_crop_ground_truth", "08": "08_crop_cascade", "09": "09_external_validation",
-    "11": "11_root_cause", "13": "13_bias_race_sex", "14": "14_four_strategies", "15": "15_proportion_sweeps",
+    "11": "11_root_cause", "13": "13_bias_race_sex", "14": "14_four_strategies", "15": "15_proportion_sweeps", "16": "16_clinical_measures",
     "17": "17_generative_debiasing"}
 
 
@@ -512,6 +512,80 @@ def _best_share(c: Context, exp: int) -> Verdict:
     ev = _race_ev(c, exp)
     freq = ev.best_frequency(keys)
     return most_often_best({f"{k} %": v for k, v in freq.items()}, "75 %", "the share", len(ev.runs(keys[0])))
+
+
+# ---- the 2022 study's clinical measures, chapter 16 ------------------------------------------------------------
+def _errors22(c: Context, exp: int, measure: str, col: str, groups: tuple):
+    """:class:`cmrlib.study2021.GroupMeans` of one measure's error (predicted − true) per share of one experiment
+    (approaches named by share, e.g. ``"25"``), by ``col``; the first seed of ``study2022.seeds``."""
+    def make():
+        from .study2021 import GroupMeans
+        from .study2022 import point_errors, settings, share_key
+        s = settings(c.data.params)
+        err = c.memo(("errors2022", exp), lambda: pd.concat(
+            [point_errors(c.data, exp, sh, s["seeds"][0]) for sh in s["shares"]], ignore_index=True))
+        d = err[err.measure == measure]
+        by = {share_key(sh): g for sh, g in d.groupby("share")}
+        return GroupMeans(by, col, list(groups), seed=s["seeds"][0], value="error")
+    return c.memo(("errors2022", exp, measure, col, groups), make)
+
+
+def _clinical_no_bias(c: Context) -> Verdict:
+    """Black − White mean LVEF error at every share of Experiment 2, by the no-effect rule with the book's EF
+    relevance threshold as the margin."""
+    from .clinical import ef_relevance_threshold
+    gm = _errors22(c, 2, "LVEF", "ethnicity", ("Black", "White"))
+    return all_of([no_effect(gm.estimate(lambda m: m[..., 0] - m[..., 1], k), ef_relevance_threshold(),
+                             f"{k} % Black: Black − White mean LVEF error (points)") for k in gm.point])
+
+
+def _rvesv_women(c: Context) -> Verdict:
+    gm = _errors22(c, 1, "RVESV", "sex", ("F", "M"))
+    return all_of([direction(gm.estimate(lambda m: m[..., 0], k), -1, f"{k} % women: women's mean RVESV error (ml)")
+                   for k in gm.point])
+
+
+def _lvesv_representation(c: Context) -> Verdict:
+    from .study2022 import settings, share_key
+    shares = settings(c.data.params)["shares"]
+    gm = _errors22(c, 2, "LVESV", "ethnicity", ("Black", "White"))
+    parts = []
+    for share, sign, who in ((min(shares), +1, "no Black"), (max(shares), -1, "no White")):
+        for i, g in enumerate(gm.groups):
+            parts.append(direction(gm.estimate(lambda m, i=i: m[..., i], share_key(share)), sign,
+                                   f"{who} subjects in training: {g}'s mean LVESV error (ml)"))
+    return all_of(parts)
+
+
+def _lvef_lowest_balanced(c: Context) -> Verdict:
+    """The balanced share gives the smallest absolute mean LVEF error, for each group (most often best)."""
+    from .claims import most_often_best
+    from .study2022 import share_key
+    gm = _errors22(c, 2, "LVEF", "ethnicity", ("Black", "White"))
+    half = share_key(0.5)
+    if half not in gm.point:
+        raise NotInStore("the profile's study2022.shares lack 50 %")
+    keys = list(gm.point)
+    parts = []
+    for i, g in enumerate(gm.groups):
+        best = np.argmin(np.stack([np.abs(gm.boot[k][:, i]) for k in keys], axis=1), axis=1)
+        freq = {f"{k} %": float(np.mean(best == j)) for j, k in enumerate(keys)}
+        parts.append(most_often_best(freq, f"{half} %", f"{g}: the share", 1))
+    return all_of(parts)
+
+
+_claim("lee2022.clinical_no_bias", "16", "The clinical measures show no clear race bias: the two races' LVEF errors "
+       "do not differ at any training share.", "Experiment 2, Fig. 4, §4.2", ["lee2022_exp2"], _clinical_no_bias,
+       None, "Black − White mean LVEF error, first share (EF points)", "EF points")
+_claim("lee2022.rvesv_women", "16", "RVESV is under-estimated for women at every training share.",
+       "Experiment 1, Fig. 4, §4.1", ["lee2022_exp1"], _rvesv_women, None,
+       "women's mean RVESV error, first share (ml)", "ml")
+_claim("lee2022.lvesv_representation", "16", "LVESV is over-estimated for both races when Black subjects are "
+       "missing from training, and under-estimated when White subjects are.", "Experiment 2, Fig. 4, §4.2",
+       ["lee2022_exp2"], _lvesv_representation, None, "Black's mean LVESV error at 0 % Black (ml)", "ml")
+_claim("lee2022.lvef_lowest_balanced", "16", "The lowest LVEF errors for both races come with the balanced training "
+       "set.", "Experiment 2, Fig. 4h, §5", ["lee2022_exp2"], _lvef_lowest_balanced, None,
+       "share of bootstrap draws with 50 % best (Black)", "share of draws")
 
 
 # ---- generative debiasing (Skorupko et al. 2024), chapter 17 ----------------------------------------------

@@ -197,11 +197,12 @@ class GroupMeans:
     """The study's statistics (each group's mean subject DSC, their SD, SER and unweighted average) for several
     approaches scored on the same test subjects, with one subject bootstrap shared by every approach (subjects
     resampled within each group), so any contrast between groups or approaches gets a paired interval.
+    ``value`` names the column averaged (``dsc``; chapter 16's claims average clinical-measure errors).
     ``seed`` labels the training seed the scores come from (the study's approaches train under the profile's seed
     only); :meth:`estimate` returns a :class:`cmrlib.evidence.Estimate` for the rules of :mod:`cmrlib.claims`."""
 
     def __init__(self, scores_by_method: dict, group_col: str, groups, seed: int = 0, n_boot: int = 2000,
-                 level: float = 0.95, boot_seed: int = 0):
+                 level: float = 0.95, boot_seed: int = 0, value: str = "dsc"):
         self.groups = [g for g in groups if all((s[group_col] == g).any() for s in scores_by_method.values())]
         if len(self.groups) < 2:
             raise ValueError(f"{group_col}: at least two groups with test subjects are needed under every approach")
@@ -214,7 +215,7 @@ class GroupMeans:
             ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"])
                                             for s in scores_by_method.values())))
             for m, s in scores_by_method.items():
-                vals[m].append(s.set_index("subject_id").dsc.groupby(level=0).mean().reindex(ids).to_numpy())
+                vals[m].append(s.set_index("subject_id")[value].groupby(level=0).mean().reindex(ids).to_numpy())
             draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
         for m, v in vals.items():
             self.point[m] = np.array([x.mean() for x in v])
