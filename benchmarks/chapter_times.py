@@ -33,7 +33,7 @@ CHAPTER_BUDGET_S, BOOK_BUDGET_S = 15 * 60, 120 * 60
 
 def chapters(only) -> list[str]:
     """The book's notebooks (stems) in order, those of ``only`` (number prefixes) when given."""
-    from cmrlib.book import toc_notebooks
+    from cmrlib.book.build import toc_notebooks
     names = [Path(nb).name for nb in toc_notebooks(ROOT)]
     return [n for n in names if not only or any(n.startswith(o) for o in only)]
 
@@ -54,7 +54,7 @@ def save(rows: list[dict], out: Path, profile: str, only, passes) -> None:
 
 
 def main(argv=None) -> None:
-    from cmrlib.book import execute
+    from cmrlib.book.build import execute
     from cmrlib.config import load_params
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("params", help="profile, e.g. params/course.yaml")

@@ -15,7 +15,7 @@ import torch
 
 from cmrlib.config import load_params
 from cmrlib.data import synthetic
-from cmrlib.pipeline import cohort_config, load_spec
+from cmrlib.data.pipeline import cohort_config, load_spec
 
 TARGET_S, PAPER_N = 180.0, 5778 + 84
 ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])

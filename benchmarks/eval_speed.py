@@ -13,7 +13,7 @@ import numpy as np
 import torch
 
 from cmrlib.data import synthetic
-from cmrlib.metrics import volume_metrics
+from cmrlib.evaluation.metrics import volume_metrics
 
 TARGET_S = 30.0
 torch.set_num_threads(2)

@@ -1,6 +1,6 @@
 """Which noise target lets the course generator draw the mask's heart in a short budget?
 
-Trains the chapter 17 generator (cmrlib.generative) on the course profile's training slices for ``--steps`` steps
+Trains the chapter 17 generator (cmrlib.studies.skorupko2024.generative) on the course profile's training slices for ``--steps`` steps
 with each prediction target (epsilon, v_prediction with the scaled linear schedule, sample), generates minority
 slices for real minority masks, and prints the median per-slice Dice of the baseline segmenter against the
 conditioning masks, beside the same segmenter on the real slices taken to the generator's resolution and back
@@ -13,8 +13,17 @@ import time
 
 import numpy as np
 
-from cmrlib import config, experiments, fidelity, pipeline, synthesis
-from cmrlib.generative import GenConfig, at_resolution, config_from_params, sample, train_generator
+from cmrlib import config
+from cmrlib.data import pipeline
+from cmrlib.runs import experiments
+from cmrlib.studies.skorupko2024 import fidelity, synthesis
+from cmrlib.studies.skorupko2024.generative import (
+    GenConfig,
+    at_resolution,
+    config_from_params,
+    sample,
+    train_generator,
+)
 
 VARIANTS = {"epsilon": dict(prediction="epsilon", schedule="linear_beta"),
             "v_prediction": dict(prediction="v_prediction", schedule="scaled_linear_beta"),
@@ -36,7 +45,7 @@ def main():
     im, lab = fidelity.real_slices(data, "train", data.minority, limit=args.n, seed=1)
     base = config_from_params(params)
 
-    def score(x):       # slice by slice, without a volume's post-processing (cmrlib.fidelity.mask_fidelity)
+    def score(x):       # slice by slice, without a volume's post-processing (cmrlib.studies.skorupko2024.fidelity.mask_fidelity)
         return float(fidelity.mask_fidelity(seg, {"x": (x, lab)}).dice_median.iloc[0])
     ceiling = score(at_resolution(im, base.size))
     print(f"real minority slices at {base.size} px: Dice {ceiling:.3f}")

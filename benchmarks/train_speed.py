@@ -1,4 +1,4 @@
-"""Training throughput of the book's loop (:func:`cmrlib.train.train_model`), in training slices per second.
+"""Training throughput of the book's loop (:func:`cmrlib.training.train.train_model`), in training slices per second.
 
 CPU (always): the course profile's network and batch at its image size, on random slices resident in memory,
 threads as torch sets them (one per core). Variants:
@@ -44,8 +44,8 @@ def run(cfg_over: dict, steps: int, size: int, device: str | None = None, refere
     """Seconds to train one fresh model for ``steps`` steps on random resident slices."""
     import torch
 
-    from cmrlib import train
-    from cmrlib.train import TrainConfig, train_model
+    from cmrlib.training import train
+    from cmrlib.training.train import TrainConfig, train_model
     train.FILL_UNINITIALIZED = reference
     rng = np.random.default_rng(0)
     n = 512
@@ -72,11 +72,11 @@ def measure(cfg_over, size, n1, n2, device=None, reference=False, repeats: int =
 
 def training_settings(profile: str, extra: tuple = ()) -> tuple[dict, int, int]:
     from cmrlib.config import load_params
-    from cmrlib.methods import METHODS, train_config
+    from cmrlib.training.methods import METHODS, train_config, training_steps
     p = load_params(ROOT / profile)
     cfg = train_config(p, METHODS["baseline"]).to_dict()
     keep = ("network", "optimizer", "channels", "batch_size", "lr", "loss", "augment", "seed", *extra)
-    return {k: cfg[k] for k in keep}, int(p["cache"]["size"]), int(p["training"]["steps"])
+    return {k: cfg[k] for k in keep}, int(p["cache"]["size"]), training_steps(p)
 
 
 def concurrent(cfg_over, size, steps, threads_each: int, n: int = 2, device: str | None = None) -> float:

@@ -11,10 +11,12 @@ import argparse
 import time
 
 from cmrlib.config import load_params
-from cmrlib.experiments import crop_size, run_experiment
-from cmrlib.report import experiment_scores, fairness_summary
-from cmrlib.pipeline import prepare_data, with_training
-from cmrlib.rootcause import classifier_probe
+from cmrlib.data.crop import crop_size
+from cmrlib.data.pipeline import prepare_data, with_training
+from cmrlib.evaluation.report import experiment_scores, fairness_summary
+from cmrlib.runs.experiments import run_experiment
+from cmrlib.studies.lee2025.rootcause import classifier_probe
+from cmrlib.training.methods import training_steps
 
 ap = argparse.ArgumentParser()
 ap.add_argument("params", nargs="?", default="params/course.yaml")
@@ -45,7 +47,7 @@ if "baseline" in todo:
     line("baseline", experiment_scores_of(run_experiment(data, "baseline"), data.group_col, adv, mino), t0)
 if "long" in todo:
     t0 = time.perf_counter()
-    longer = with_training(data, {"steps": a.steps_factor * params["training"]["steps"]})
+    longer = with_training(data, {"steps": a.steps_factor * training_steps(params)})
     line(f"baseline x{a.steps_factor} steps",
          experiment_scores_of(run_experiment(longer, "baseline"), data.group_col, adv, mino), t0)
 for name, key in (("baseline_crop_gt", "crop"), ("baseline_cascade", "cascade")):

@@ -113,7 +113,7 @@ def main(argv=None) -> int:
     if a.html:
         html = Path(a.html)
     else:
-        from cmrlib.book import build
+        from cmrlib.book.build import build
         html = build(a.params).parent
     problems = check(html, *found)
     for p in problems:

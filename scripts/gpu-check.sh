@@ -44,7 +44,7 @@ echo "== 3. every chapter on the smoke profile, four at a time ($(left) s left)"
 export CMRLIB_DATA=/tmp/store-smoke/data CMRLIB_RUNS=/tmp/store-smoke/runs OMP_NUM_THREADS=3
 mkdir -p /tmp/executed-smoke
 end=$(( $(date +%s) + $(left) - 15 ))     # every chapter ends by then, however late xargs starts it
-python3 -c "from cmrlib.book import toc_notebooks; from pathlib import Path; print('\n'.join(toc_notebooks(Path('.'))))" \
+python3 -c "from cmrlib.book.build import toc_notebooks; from pathlib import Path; print('\n'.join(toc_notebooks(Path('.'))))" \
   | grep -v 18_claims \
   | xargs -P 4 -I{} bash -c 't0=$SECONDS; n=$(basename {}); t=$(( '"$end"' - $(date +%s) )); if [ $t -lt 10 ]; then echo "$n not started"; exit 0; fi; timeout $t python3 -m papermill -k python3 --no-progress-bar {}.ipynb /tmp/executed-smoke/$n.ipynb -p PARAMS params/smoke.yaml >/tmp/executed-smoke/$n.log 2>&1; rc=$?; echo "$n rc $rc $((SECONDS - t0)) s"' \
   2>&1 | tee "$OUT/smoke.log"

@@ -1,7 +1,7 @@
 import numpy as np
 
-from cmrlib import ablation
-from cmrlib.pipeline import load_spec, prepare_data
+from cmrlib.data.pipeline import load_spec, prepare_data
+from cmrlib.studies.lee2025 import ablation
 
 
 def test_site_data_renders_the_same_external_subjects(tiny_params):
@@ -26,7 +26,7 @@ def test_without_factor_gives_every_group_the_reference_value(spec):
 def test_cohort_key_ignores_factor_descriptions_not_values(tiny_params, tmp_path):
     import yaml
 
-    from cmrlib.pipeline import synthetic_key
+    from cmrlib.data.pipeline import synthetic_key
     spec = yaml.safe_load(open(tiny_params["cohort"]["spec"]))
     for name, edit in (("prose", lambda s: s["factors"]["fat_signal"].update(what="another description")),
                        ("value", lambda s: s["factors"]["fat_signal"].update(default=0.7))):

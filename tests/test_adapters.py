@@ -118,7 +118,7 @@ def test_real_acdc_all_patients_load(tmp_path):
     assert df.subject_id.nunique() == 100 and len(df) == 200
     assert df.group.value_counts().to_dict() == {g: 40 for g in ("DCM", "HCM", "MINF", "NOR", "RV")}
     from cmrlib.data.cache import volumes_from_manifest
-    from cmrlib.metrics import clinical_volumes
+    from cmrlib.evaluation.metrics import clinical_volumes
     lv = {}
     for row, frame, img, lab, sp in volumes_from_manifest(load_manifest(tmp_path / "acdc.csv")):
         assert 5 <= img.shape[0] <= 25 and min(img.shape[1:]) >= 140

@@ -15,17 +15,18 @@ import pandas as pd
 import pytest
 import yaml
 
-from cmrlib import cli, refusals
-from cmrlib.data.curation import CurationError
+from cmrlib import cli
+from cmrlib.book import refusals
 from cmrlib.config import ParamsError, load_params
 from cmrlib.data import io
 from cmrlib.data.adapters import AdapterError, acdc, read_key, ukbb
 from cmrlib.data.cache import Preprocessing, build_cache, volumes_from_manifest
+from cmrlib.data.curation import CurationError
 from cmrlib.data.manifest import ManifestError, load_manifest
 from cmrlib.data.spec import SpecError, load_spec
 from cmrlib.errors import InputError
-from cmrlib.runstore import NotInStore
-from cmrlib.train import TrainConfig
+from cmrlib.runs.store import NotInStore
+from cmrlib.training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "data_manifest" / "synthetic_cohort.yaml"
@@ -538,15 +539,15 @@ def _(tmp):
 
 @case("group-model-no-training")
 def _(tmp):
-    from cmrlib.groupmodels import group_models
-    from cmrlib.pipeline import Data
+    from cmrlib.data.pipeline import Data
+    from cmrlib.studies.puyol2021.groupmodels import group_models
     s = _split_subjects().assign(split="train")
     return lambda: group_models(Data(None, s, {"curation": {}}), ["White", "Asian"], 2, 2), ["ethnicity=Asian", "0 training"], []
 
 
 @case("group-model-route")
 def _(tmp):
-    from cmrlib.groupmodels import route
+    from cmrlib.studies.puyol2021.groupmodels import route
     return (lambda: route(_split_subjects(), "ethnicity", {"White": None}),
             ["subject B0", "ethnicity='Black'", "groups with models: White"], [])
 
@@ -562,7 +563,7 @@ def _(tmp):
 
 @case("folds-too-many")
 def _(tmp):
-    from cmrlib.ensemble import fold_of
+    from cmrlib.studies.lee2022.ensemble import fold_of
     return lambda: fold_of(["a", "b", "c"], 5, 0), ["k = 5", "(3)"], []
 
 
@@ -577,27 +578,28 @@ class _Params:
 
 @case("generative-size-stride")
 def _(tmp):
-    from cmrlib.generative import GenConfig
+    from cmrlib.studies.skorupko2024.generative import GenConfig
     return lambda: GenConfig(size=18, channels=(16, 32, 64)), ["generative.size", "18", "4"], []
 
 
 @case("generative-missing-group")
 def _(tmp):
-    from cmrlib.generative import Generator
+    from cmrlib.studies.skorupko2024.generative import Generator
     g = Generator(model=None, cfg=None, classes=[("White", "F"), ("White", "M")], window=(0.0, 1.0))
     return lambda: g.class_for("Black", "F"), ["Black", "('White', 'F')"], []
 
 
 @case("synthetic-count-too-large")
 def _(tmp):
-    from cmrlib.synthesis import synthetic_method
+    from cmrlib.studies.skorupko2024.synthesis import synthetic_method
     return lambda: synthetic_method(_Params(tmp), 600), ["600", "480"], []
 
 
 @case("synthetic-set-missing")
 def _(tmp):
     import numpy as np
-    from cmrlib.synthesis import add_synthetic
+
+    from cmrlib.studies.skorupko2024.synthesis import add_synthetic
     z = np.zeros((1, 4, 4), np.float32)
     return (lambda: add_synthetic(_Params(tmp), {"synthetic": "synthetic-abc", "n": 2}, z, z.astype(np.uint8), ["White"]),
             ["synthetic-abc", "samples.npz", "not found"], [])
@@ -612,8 +614,9 @@ def _(tmp):
 # ----------------------------------------------------------------------------------------------- claims
 @case("claim-unknown-experiment")
 def _(tmp):
-    from cmrlib.claims import Claim, Verdict
-    from cmrlib.registry import register
+    from cmrlib.claims.registry import register
+    from cmrlib.claims.rules import Claim
+    from cmrlib.evaluation.verdicts import Verdict
     claim = Claim("lee2025.nothing", "02", "t", "w", ("baseline_typo",), lambda c: Verdict("reproduced", "x"))
     return lambda: register(claim), ["lee2025.nothing", "baseline_typo", "known"], []
 
@@ -622,7 +625,7 @@ def _(tmp):
 def _(tmp):
     from types import SimpleNamespace
 
-    from cmrlib.realdata import cv_folds
+    from cmrlib.studies.lee2025.realdata import cv_folds
     subj = pd.DataFrame({"subject_id": [f"p{i}" for i in range(20)], "obesity": ["obese"] * 4 + ["not obese"] * 16,
                          "split": "test"})
     data = SimpleNamespace(subjects=subj, group_col="obesity")
@@ -631,8 +634,8 @@ def _(tmp):
 
 @case("claim-not-in-store")
 def _(tmp):
-    from cmrlib.experiments import stored_metrics
-    from cmrlib.runstore import read_only
+    from cmrlib.runs.experiments import stored_metrics
+    from cmrlib.runs.store import read_only
 
     def call():
         with read_only():
@@ -692,7 +695,7 @@ def test_catalogue_and_cases_match():
 
 def test_book_page_is_current(root):
     assert (root / "book" / "refusals.md").read_text() == refusals.page(), \
-        "regenerate: python -m cmrlib.refusals > book/refusals.md"
+        "regenerate: python -m cmrlib.book.refusals > book/refusals.md"
 
 
 @pytest.mark.parametrize("entry", ENTRIES, ids=[e["id"] for e in ENTRIES])
@@ -726,7 +729,7 @@ def test_leading_zero_ids_stay_text(tmp_path):
 
 
 def test_cli_accepts_chapter_without_leading_zero():
-    from cmrlib.methods import CHAPTERS, chapter_experiments
+    from cmrlib.training.methods import CHAPTERS, chapter_experiments
     assert chapter_experiments("2") == chapter_experiments("02") == CHAPTERS["02"]
 
 
@@ -757,14 +760,14 @@ def test_ukbb_pseudonyms_are_keyed(tmp_path):
 
 # ----------------------------------------------------------------------------------------------- interruption
 def test_train_log_of_a_run_killed_before_its_first_checkpoint_starts_afresh(tmp_path):
-    from cmrlib.train import reset_log
+    from cmrlib.training.train import reset_log
     (tmp_path / "train_log.csv").write_text("step,lr,loss,group_weights\n1,0.003,0.9,\n2,0.003,0.8,\n3,0.0")
     reset_log(tmp_path / "train_log.csv", 0)      # no checkpoint: the resumed run starts at step 0
     assert (tmp_path / "train_log.csv").read_text() == "step,lr,loss,group_weights\n"
 
 
 def test_train_log_is_cut_back_to_the_checkpoint_on_resume(tmp_path, tiny_params):
-    from cmrlib.train import train_model
+    from cmrlib.training.train import train_model
     rng = np.random.default_rng(0)
     images = rng.standard_normal((12, 32, 32)).astype(np.float16)
     labels = (rng.random((12, 32, 32)) > 0.7).astype(np.uint8)
@@ -780,7 +783,7 @@ def test_train_log_is_cut_back_to_the_checkpoint_on_resume(tmp_path, tiny_params
 
 KILL_TRAIN = """
 import os, signal, sys, numpy as np, torch
-from cmrlib import train
+from cmrlib.training import train
 calls = {"n": 0}
 orig = torch.optim.Adam.step
 def step(self, *a, **k):
@@ -811,7 +814,7 @@ def test_training_killed_resumes_to_identical_weights(tmp_path):
     checkpoint is covered above, in-process."""
     import torch
 
-    from cmrlib import train
+    from cmrlib.training import train
     r = _run(KILL_TRAIN, tmp_path / "killed", 5, check=False)      # at step 5; the checkpoint is at 3
     assert r.returncode == -signal.SIGKILL
     _run(KILL_TRAIN, tmp_path / "killed", 0)
@@ -884,7 +887,7 @@ def test_cohort_write_killed_leaves_no_cohort_and_the_next_run_completes(tmp_pat
 
 
 def test_book_only_accepts_a_chapter_number_without_leading_zero(root):
-    from cmrlib.book import chapter_numbers
+    from cmrlib.book.build import chapter_numbers
     assert chapter_numbers(root, "2") == "02"
     with pytest.raises(InputError, match="no chapter '99'"):
         chapter_numbers(root, "99")

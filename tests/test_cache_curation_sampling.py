@@ -5,8 +5,8 @@ import torch
 
 from cmrlib.data.cache import Preprocessing, build_cache, manifest_key, preprocess_volume
 from cmrlib.data.curation import CurationError, split_train_test
-from cmrlib.pipeline import prepare_data
-from cmrlib.sampling import oversampling_sampler, stratified_sampler, uniform_sampler
+from cmrlib.data.pipeline import prepare_data
+from cmrlib.training.sampling import oversampling_sampler, stratified_sampler, uniform_sampler
 
 
 def test_preprocess_resamples_and_fits(tmp_path):
@@ -32,7 +32,7 @@ def test_nifti_route_and_direct_route_give_identical_caches(tiny_params):
 
 def test_cache_is_reused_and_rebuilt_when_inputs_change(tiny_params):
     from cmrlib.data.manifest import load_manifest
-    from cmrlib.pipeline import prepare_cohort
+    from cmrlib.data.pipeline import prepare_cohort
     man = load_manifest(prepare_cohort(tiny_params, progress=False))
     prep = Preprocessing(48, 7.0)
     k1 = manifest_key(man, prep)
@@ -107,7 +107,7 @@ def test_oversampling_level_is_checked():
 
 def test_synthetic_key_follows_the_renderer_code(tiny_params, monkeypatch):
     from cmrlib.data import synthetic
-    from cmrlib.pipeline import synthetic_key
+    from cmrlib.data.pipeline import synthetic_key
     k = synthetic_key(tiny_params)
     assert synthetic_key(tiny_params) == k
     monkeypatch.setattr(synthetic, "RENDERER_ID", "edited")
@@ -116,7 +116,7 @@ def test_synthetic_key_follows_the_renderer_code(tiny_params, monkeypatch):
 
 def test_the_order_a_profile_lists_its_groups_in_changes_nothing(tiny_params):
     from cmrlib.data import synthetic
-    from cmrlib.pipeline import cohort_config, in_group_order, load_spec, prepare_data
+    from cmrlib.data.pipeline import cohort_config, in_group_order, load_spec, prepare_data
     flipped = {**tiny_params, "cohort": {**tiny_params["cohort"], "internal": dict(reversed(list(tiny_params["cohort"]["internal"].items())))},
                "curation": {**tiny_params["curation"], "train": dict(reversed(list(tiny_params["curation"]["train"].items())))}}
     spec = load_spec(tiny_params)

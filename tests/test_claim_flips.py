@@ -10,10 +10,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmrlib import STRUCTURES, registry
-from cmrlib.claims import Context, judge
-from cmrlib.evidence import Evidence
-from cmrlib.study2021 import GroupMeans
+from cmrlib import STRUCTURES
+from cmrlib.claims import registry
+from cmrlib.claims.rules import Context, judge
+from cmrlib.runs.evidence import Evidence
+from cmrlib.studies.puyol2021.study import GroupMeans
 
 SEEDS = (0, 1, 2)
 N = 10                      # test subjects per group (or per cell)
@@ -155,7 +156,7 @@ BREAKS_2022 = {   # claim → a change of the world: {"exp1": {...}} or {(exp, s
 
 
 def sweep_scores(breaks: dict) -> pd.DataFrame:
-    """Hand-made sweep results in the shape of :func:`cmrlib.study2022.sweep`: per experiment, share and seed,
+    """Hand-made sweep results in the shape of :func:`cmrlib.studies.lee2022.study.sweep`: per experiment, share and seed,
     every test subject's DSC, and per structure (the LV myocardium carries the race difference twice over)."""
     lvm = breaks.get("lvm", 2.0)
     rows, per = [], []
@@ -196,7 +197,7 @@ def context_2022(breaks: dict) -> Context:
 # ---- the 2022 study's clinical measures ------------------------------------------------------------------------
 def _errors(col, groups, value_of):
     """GroupMeans of a measure's error per share: ``value_of(share, group)`` the group's mean error."""
-    from cmrlib.study2022 import share_key
+    from cmrlib.studies.lee2022.study import share_key
     ids = [f"c{i}" for i in range(N * len(groups))]
     labels = [g for g in groups for _ in range(N)]
     by = {share_key(sh): subject_scores(ids, labels, lambda g, sh=sh: value_of(sh, g), 0, {col: labels})

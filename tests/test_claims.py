@@ -6,12 +6,23 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmrlib import claims, evidence, registry
-from cmrlib.claims import (Claim, Context, Verdict, all_of, by_design, direction, most_often_best, no_effect,
-                           significant)
+from cmrlib.claims import registry
+from cmrlib.claims import rules as claims
+from cmrlib.claims.rules import Claim, Context
 from cmrlib.errors import InputError
-from cmrlib.evidence import Estimate, Evidence
-from cmrlib.runstore import NotInStore, read_only
+from cmrlib.evaluation.verdicts import (
+    Estimate,
+    Verdict,
+    all_of,
+    by_design,
+    direction,
+    most_often_best,
+    no_effect,
+    significant,
+)
+from cmrlib.runs import evidence
+from cmrlib.runs.evidence import Evidence
+from cmrlib.runs.store import NotInStore, read_only
 
 
 def est(per_seed, low, high):
@@ -168,7 +179,7 @@ def test_judge_reports_not_run_when_the_store_lacks_an_experiment(fake_store):
 
 
 def test_read_only_refuses_to_compute(tmp_path):
-    from cmrlib.experiments import stored_metrics
+    from cmrlib.runs.experiments import stored_metrics
     calls = []
     with read_only():
         with pytest.raises(NotInStore, match="metrics"):

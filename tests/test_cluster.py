@@ -5,7 +5,8 @@ import time
 import pytest
 import yaml
 
-from cmrlib.cluster import job_waves, run_lock
+from cmrlib.files import run_lock
+from cmrlib.runs.cluster import job_waves
 
 
 def test_cascades_wait_for_both_of_their_stages():
@@ -48,9 +49,9 @@ def test_run_lock_is_released_when_its_holder_dies(tmp_path):
 
 
 def test_local_jobs_fill_the_store_a_sequential_run_reads(tiny_params, tmp_path, monkeypatch):
-    from cmrlib.cluster import submit
-    from cmrlib.experiments import run_experiment
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.runs.cluster import submit
+    from cmrlib.runs.experiments import run_experiment
     params = {k: v for k, v in tiny_params.items() if k != "_path"}
     params.update(profile="tiny_jobs", runs_root=str(tmp_path / "runs"), cluster={"cpus_per_task": 1, "timeout_min": 10})
     path = tmp_path / "tiny.yaml"
@@ -60,7 +61,7 @@ def test_local_jobs_fill_the_store_a_sequential_run_reads(tiny_params, tmp_path,
     done = submit(str(path), ["baseline", "oversampling"], "local")     # one wave (the waves: test above)
     assert set(done) == {"baseline", "oversampling"}
     data = prepare_data(params, progress=False)
-    import cmrlib.experiments as ex
+    import cmrlib.runs.experiments as ex
 
     def boom(*a, **k):
         raise AssertionError("trained again")
@@ -72,7 +73,7 @@ def test_local_jobs_fill_the_store_a_sequential_run_reads(tiny_params, tmp_path,
 
 
 def test_seeded_experiments_become_one_job_per_training_seed():
-    from cmrlib.cluster import job_label, seed_jobs
+    from cmrlib.runs.cluster import job_label, seed_jobs
     params = {"seed": 3, "seeds": 2}
     jobs = seed_jobs(["baseline", "oversampling_group_dro", "baseline_cascade"], params)
     assert jobs == [("baseline", 3), ("baseline", 4), ("oversampling_group_dro", 3),

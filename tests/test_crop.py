@@ -1,7 +1,19 @@
 import numpy as np
 import pytest
 
-from cmrlib.crop import BUFFER, Box, box_for, box_size, buffer_px, cascade_predict, crop, crop_image, heart_extent, network_size, paste
+from cmrlib.data.crop import (
+    BUFFER,
+    Box,
+    box_for,
+    box_size,
+    buffer_px,
+    cascade_predict,
+    crop,
+    crop_image,
+    heart_extent,
+    network_size,
+    paste,
+)
 
 
 def _stack(shape=(3, 40, 50)):
@@ -68,7 +80,7 @@ def test_cascade_follows_the_first_stage_heart():
 
 
 def test_largest_component_removes_islands_per_structure():
-    from cmrlib.postprocess import postprocess
+    from cmrlib.training.postprocess import postprocess
     lab = np.zeros((4, 20, 20), np.uint8)
     lab[1:3, 2:8, 2:8] = 1          # the heart's blood pool, two slices
     lab[1:3, 8:10, 2:8] = 3         # RV beside it: touches class 1 but is another class
@@ -83,7 +95,7 @@ def test_largest_component_removes_islands_per_structure():
 
 
 def test_components_connect_across_slices():
-    from cmrlib.postprocess import largest_components
+    from cmrlib.training.postprocess import largest_components
     lab = np.zeros((3, 10, 10), np.uint8)
     lab[0, 1:3, 1:3] = 1
     lab[1, 2:4, 2:4] = 1            # overlaps slice 0 diagonally: one 3-D component with it
@@ -121,10 +133,10 @@ def test_cascade_pads_the_crop_to_the_network_size():
 
 
 def test_crop_buffer_from_the_profile_sets_the_box_and_the_run(tiny_params):
-    from cmrlib.experiments import crop_size
-    from cmrlib.methods import METHODS
-    from cmrlib.pipeline import prepare_data, with_crop
-    from cmrlib.runstore import run_dir_for
+    from cmrlib.data.crop import crop_size
+    from cmrlib.data.pipeline import prepare_data, with_crop
+    from cmrlib.runs.store import run_dir_for
+    from cmrlib.training.methods import METHODS
     data = prepare_data(tiny_params, progress=False)
     wide = with_crop(data, 30.0)
     (h, w), (h2, w2) = crop_size(data), crop_size(wide)
@@ -136,10 +148,10 @@ def test_crop_buffer_from_the_profile_sets_the_box_and_the_run(tiny_params):
 
 
 def test_a_grown_box_fills_the_network_input_with_image(tiny_params):
-    from cmrlib.experiments import crop_input_size, crop_size
-    from cmrlib.methods import METHODS
-    from cmrlib.pipeline import prepare_data, with_crop
-    from cmrlib.runstore import run_dir_for
+    from cmrlib.data.crop import crop_input_size, crop_size
+    from cmrlib.data.pipeline import prepare_data, with_crop
+    from cmrlib.runs.store import run_dir_for
+    from cmrlib.training.methods import METHODS
     data = prepare_data(tiny_params, progress=False)
     grown = with_crop(data, fill="grow")
     box, net = crop_size(data), crop_input_size(data)

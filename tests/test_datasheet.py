@@ -1,6 +1,6 @@
 import pandas as pd
 
-from cmrlib.datasheet import composition, largest_share, measures, subjects_of
+from cmrlib.book.datasheet import composition, largest_share, measures, subjects_of
 
 
 def _subjects():

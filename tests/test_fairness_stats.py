@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmrlib.fairness import fairness_gap, group_sd, skewed_error_ratio
-from cmrlib.report import demographics_table, fairness_summary, group_stats
-from cmrlib.stats import anova, bootstrap_gap, mann_whitney
+from cmrlib.evaluation.fairness import fairness_gap, group_sd, skewed_error_ratio
+from cmrlib.evaluation.report import demographics_table, fairness_summary, group_stats
+from cmrlib.evaluation.stats import anova, bootstrap_gap, mann_whitney
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_demographics_table_marks_significant_groups():
 def test_change_table_puts_each_methods_change_beside_its_p():
     import pandas as pd
 
-    from cmrlib.report import change_table
+    from cmrlib.evaluation.report import change_table
     delta = pd.DataFrame([dict(method="m1", group="Black", delta_median_dsc=0.123456, p_vs_baseline=2.34e-9),
                           dict(method="m1", group="White", delta_median_dsc=-0.01, p_vs_baseline=0.5),
                           dict(method="m2", group="Black", delta_median_dsc=0.2, p_vs_baseline=0.04)])
@@ -86,22 +86,22 @@ def test_change_table_puts_each_methods_change_beside_its_p():
 
 
 def test_mean_sd_shows_a_dash_for_one_subject():
-    from cmrlib.report import mean_sd
+    from cmrlib.evaluation.report import mean_sd
     assert mean_sd([1.0, 3.0]) == "2.0 (1.4)" and mean_sd([54.2]) == "54.2 (—)"
 
 
 def test_gap_interval_is_the_bootstrap_of_the_two_groups():
     import pandas as pd
 
-    from cmrlib.fairness import gap_interval
-    from cmrlib.stats import bootstrap_gap
+    from cmrlib.evaluation.fairness import gap_interval
+    from cmrlib.evaluation.stats import bootstrap_gap
     s = pd.DataFrame({"g": ["A"] * 5 + ["B"] * 4 + ["C"], "dsc": [0.9, 0.8, 0.85, 0.95, 0.88, 0.7, 0.6, 0.75, 0.65, 0.1]})
     lo, hi = gap_interval(s, "g", "A", "B", seed=3)
     assert (lo, hi) == bootstrap_gap(s.dsc[:5], s.dsc[5:9], seed=3) and 0 < lo <= hi
 
 
 def test_median_table_changes_are_paired_and_intervals_cover_the_point():
-    from cmrlib.fairness import median_table
+    from cmrlib.evaluation.fairness import median_table
     rng = np.random.default_rng(0)
     ids = [f"s{i}" for i in range(60)]
     groups = ["White"] * 30 + ["Black"] * 30
@@ -126,7 +126,8 @@ def test_median_table_changes_are_paired_and_intervals_cover_the_point():
 
 def test_synthesis_verdicts_on_hand_made_tables(monkeypatch):
     from types import SimpleNamespace
-    from cmrlib import synthesis
+
+    from cmrlib.studies.skorupko2024 import synthesis
 
     def table(lo, hi, gain_lo, gain_hi, fg0=0.1):
         row = {"FG": fg0 + (lo + hi) / 2, "ΔFG vs baseline low": lo, "ΔFG vs baseline high": hi,

@@ -5,8 +5,8 @@ import pytest
 import torch
 
 from cmrlib.errors import InputError
-from cmrlib.fidelity import frechet_distance, slice_dice
-from cmrlib.generative import GenConfig, at_resolution, mask_channels, sample, train_generator
+from cmrlib.studies.skorupko2024.fidelity import frechet_distance, slice_dice
+from cmrlib.studies.skorupko2024.generative import GenConfig, at_resolution, mask_channels, sample, train_generator
 
 TINY = dict(size=16, channels=(8, 16), steps=6, batch_size=4, lr=1e-3, timesteps=50, sample_steps=3,
             checkpoint_every=3)
@@ -118,8 +118,9 @@ def test_at_resolution_keeps_the_shape_and_smooths():
 
 
 def test_synthetic_slices_reach_training_only_through_the_switch_and_never_the_test_set(tiny_params, monkeypatch):
-    from cmrlib import experiments, synthesis
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.runs import experiments
+    from cmrlib.studies.skorupko2024 import synthesis
     params = {**tiny_params, "generative": dict(TINY, size=16, counts=[4, 6], pairs=2, classifier_steps=2)}
     data = prepare_data(params, progress=False)
     s = synthesis.synthetic_set(data, progress=False)
@@ -140,7 +141,10 @@ def test_synthetic_slices_reach_training_only_through_the_switch_and_never_the_t
     n_min = list(data.train_arrays()[2]).count(data.minority)
     for name, method in [("baseline", None), synthesis.synthetic_method(data, 4, "pool")]:
         with pytest.raises(RuntimeError, match="stop"):
-            experiments.trained_model(data, name, method, progress=False)
+            experiments.trained_model(data, name, method, progress=False, prepare=synthesis.prepare_training)
+    name, method = synthesis.synthetic_method(data, 4, "pool")
+    with pytest.raises(InputError, match="synthetic_pool_4: .*skorupko2024.synthesis"):
+        experiments.trained_model(data, name, method, progress=False)     # without the study's slices: refused
     assert seen["baseline"] == (n_real, n_min)
     assert seen["synthetic_pool_4"] == (n_real + 4, n_min + 4)
     with pytest.raises(InputError, match="holds 6"):
@@ -153,8 +157,8 @@ def test_synthetic_slices_reach_training_only_through_the_switch_and_never_the_t
 
 
 def test_the_plan_keeps_its_share_in_every_prefix(tiny_params):
-    from cmrlib import synthesis
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.studies.skorupko2024 import synthesis
     data = prepare_data(tiny_params, progress=False)
     plan = synthesis.synthesis_plan(data, 10, minority_masks=0.5, seed=1)
     share = (plan.mask_from == "minority").cumsum() / np.arange(1, 11)

@@ -34,7 +34,7 @@ def test_kernel_runs_a_chapters_first_cells_from_the_notebooks_folder(root, kern
 
 
 def test_book_root_is_found_from_a_subfolder(root, tmp_path):
-    from cmrlib.chapter import book_root
+    from cmrlib.book.chapter import book_root
     assert book_root(root / "notebooks") == root and book_root(root) == root
     assert book_root(tmp_path) is None or (book_root(tmp_path) / "_toc.yml").exists()
     assert os.getcwd()

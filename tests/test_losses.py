@@ -2,10 +2,17 @@ import numpy as np
 import pytest
 import torch
 
-from cmrlib.losses import ReweightedGroupDRO, make_objective
-from cmrlib.methods import METHODS, make_sampler
-from cmrlib.losses import (GroupDROObjective, MeanObjective, ReweightedObjective, ce_per_sample,
-                           dice_ce_per_sample, group_weights)
+from cmrlib.training.losses import (
+    GroupDROObjective,
+    MeanObjective,
+    ReweightedGroupDRO,
+    ReweightedObjective,
+    ce_per_sample,
+    dice_ce_per_sample,
+    group_weights,
+    make_objective,
+)
+from cmrlib.training.methods import METHODS, make_sampler
 
 
 def test_group_weights_eq_1_2():
@@ -85,7 +92,7 @@ def test_combinations_compose_as_documented():
 
 
 def test_profile_can_set_the_group_dro_loss():
-    from cmrlib.methods import train_config
+    from cmrlib.training.methods import train_config
     params = {"seed": 0, "training": {"steps": 5, "dro_loss": "dice_ce"}}
     assert train_config(params, METHODS["group_dro"]).loss == "dice_ce"
     assert train_config(params, METHODS["oversampling_group_dro"]).loss == "dice_ce"
@@ -104,7 +111,7 @@ class _FixedBatch:
 
 
 def test_batch_weights_by_hand():
-    from cmrlib.losses import batch_weights
+    from cmrlib.training.losses import batch_weights
     groups = ["W"] * 7 + ["B"]
     batch = _FixedBatch(range(8))                   # seven majority slices and the one minority slice
     plain = batch_weights(batch, groups, None, "B", 8, n_batches=3)

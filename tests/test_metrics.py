@@ -5,8 +5,16 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmrlib.metrics import (clinical_volumes, dice, extent_diagonal, hausdorff, label_confusion, signal_by_structure,
-                            subject_scores, volume_metrics)
+from cmrlib.evaluation.metrics import (
+    clinical_volumes,
+    dice,
+    extent_diagonal,
+    hausdorff,
+    label_confusion,
+    signal_by_structure,
+    subject_scores,
+    volume_metrics,
+)
 
 
 def test_dice_hand_computed():

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from cmrlib.book import notebook_has_outputs, toc_notebooks
+from cmrlib.book.build import notebook_has_outputs, toc_notebooks
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -119,7 +119,7 @@ def test_notebook_runs_in_smoke_profile(nb, executed):
 def test_tidy_for_reading_hides_plumbing_only(tmp_path):
     import json
 
-    from cmrlib.book import tidy_for_reading
+    from cmrlib.book.build import tidy_for_reading
 
     def code(src, tags=(), outputs=()):
         return {"cell_type": "code", "metadata": {"tags": list(tags)}, "source": src, "outputs": list(outputs),
@@ -143,7 +143,8 @@ def test_frames_show_a_dash_where_a_value_does_not_apply():
     import numpy as np
     import pandas as pd
 
-    from cmrlib.chapter import MISSING, frame_html
+    from cmrlib.book.chapter import frame_html
+    from cmrlib.evaluation.report import MISSING
     html = frame_html(pd.DataFrame({"a": [1.0, np.nan]}, index=["x", "y"]))
     assert MISSING in html and "NaN" not in html and "nan" not in html
 
@@ -152,7 +153,7 @@ def test_setup_headings_link_every_library_call(root):
     """Each chapter's Setup heading links the library names its setup cell imports, so the two cannot drift."""
     import json
 
-    from cmrlib.book import library_calls
+    from cmrlib.book.build import library_calls
     for p in sorted((root / "notebooks").glob("*.ipynb")):
         cells = json.loads(p.read_text())["cells"]
         i = next(k for k, c in enumerate(cells) if "".join(c["source"]).startswith("## Setup"))
@@ -162,8 +163,8 @@ def test_setup_headings_link_every_library_call(root):
 
 
 def test_api_reference_lists_every_module(root):
-    from cmrlib.book import api_page
-    assert (root / "book" / "api.md").read_text() == api_page(), "run `python -m cmrlib.book` to rewrite book/api.md"
+    from cmrlib.book.build import api_page
+    assert (root / "book" / "api.md").read_text() == api_page(), "run `python -m cmrlib.book.build` to rewrite book/api.md"
 
 
 def test_every_chapter_ends_with_exercises(root):
@@ -238,7 +239,7 @@ def test_no_number_is_typed_into_prose(root):
 def test_claims_chapter_judges_every_registered_claim(root, executed):
     """Run after every other chapter, the claims chapter lists each claim of the registry, and each has been
     judged (none is "not run": the chapters train what their claims need)."""
-    from cmrlib.registry import REGISTRY
+    from cmrlib.claims.registry import REGISTRY
     nb = next(nb for nb in executed if os.path.basename(nb) == CLAIMS)
     code, out, stderr = executed[nb]
     cells = json.loads(out.read_text())["cells"]

@@ -40,9 +40,9 @@ def test_no_eid_reaches_any_output(tmp_path, spec, monkeypatch):
     from nbconvert import HTMLExporter
 
     from cmrlib.config import load_params
-    from cmrlib.experiments import run_experiment
-    from cmrlib.pipeline import prepare_data
-    from cmrlib.report import write_summary
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.evaluation.report import write_summary
+    from cmrlib.runs.experiments import run_experiment
     root, demo = _ukbb_cohort(tmp_path, spec)
     secret = tmp_path / "secret"
     secret.mkdir()

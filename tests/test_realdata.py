@@ -9,15 +9,15 @@ from cmrlib.errors import InputError
 
 @pytest.fixture(scope="module")
 def data(tiny_params):
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
     params = {**tiny_params, "transfer": {"steps": 8, "augment": {"contrast": 0.2}}}
     return prepare_data(params, progress=False)
 
 
 def test_on_real_counts_every_pixel_once(data):
-    from cmrlib.experiments import trained_model
-    from cmrlib.pipeline import volume_indices
-    from cmrlib.realdata import on_real, overall_dsc, row_shares
+    from cmrlib.data.pipeline import volume_indices
+    from cmrlib.runs.experiments import trained_model
+    from cmrlib.studies.lee2025.realdata import on_real, overall_dsc, row_shares
     model, _ = trained_model(data, "baseline", progress=False)
     scores, counts = on_real(model, data, data.params, splits=("test",))
     vols = volume_indices(data, ("test",))
@@ -31,18 +31,18 @@ def test_on_real_counts_every_pixel_once(data):
 
 
 def on_real_plain(models, data):
-    from cmrlib.realdata import on_real
+    from cmrlib.studies.lee2025.realdata import on_real
     return on_real(models["plain"][1], data, data.params)
 
 
 def test_transfer_comparison_names_the_profiles_groups(data, monkeypatch):
     import matplotlib
     matplotlib.use("Agg")
-    from cmrlib.realdata import mid_slices, prediction_grid, transfer_comparison, transfer_models
+    from cmrlib.studies.lee2025.realdata import mid_slices, prediction_grid, transfer_comparison, transfer_models
     models = transfer_models(data)
     assert [d.params["training"]["steps"] for d, _ in models.values()] == [6, 8, 8]
     table, counts = transfer_comparison(models, data, data.params)
-    import cmrlib.realdata as rd
+    import cmrlib.studies.lee2025.realdata as rd
     plain = on_real_plain(models, data)
     seen = []
     real_on = rd.on_real
@@ -69,7 +69,7 @@ def _cv_data(n_obese=12, n_lean=48):
 
 
 def test_cv_folds_test_every_patient_once_and_keep_the_imbalance():
-    from cmrlib.realdata import cv_folds
+    from cmrlib.studies.lee2025.realdata import cv_folds
     data = _cv_data()
     folds = cv_folds(data, 4, repeat=0, train={"not obese": 30, "obese": 2}, seed=0)
     tested = pd.concat([f[f.split == "test"] for f in folds]).subject_id
@@ -85,7 +85,7 @@ def test_cv_folds_test_every_patient_once_and_keep_the_imbalance():
 
 
 def test_cv_evidence_pools_repeats_and_pairs_methods():
-    from cmrlib.realdata import cv_evidence, cv_table, cv_verdicts
+    from cmrlib.studies.lee2025.realdata import cv_evidence, cv_table, cv_verdicts
     data = _cv_data()
     rng = np.random.default_rng(0)
     rows = []

@@ -2,7 +2,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from cmrlib.rootcause import auc, error_location, subject_split, train_classifier, view_slices
+from cmrlib.studies.lee2025.rootcause import auc, error_location, subject_split, view_slices
+from cmrlib.training.classifier import train_classifier
 
 
 def test_subject_split_keeps_subjects_together_and_balances():
@@ -22,7 +23,7 @@ def test_auc_from_mann_whitney():
 
 
 def test_views_and_error_location(tiny_params):
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
     data = prepare_data(tiny_params, progress=False)
     ids = data.ids("test")[:3]
     full, got = view_slices(data.cache, ids, "full", (24, 24))
@@ -48,8 +49,8 @@ def test_classifier_learns_an_outside_feature():
 
 
 def test_oversampling_sweep_reuses_named_runs(tiny_params, monkeypatch):
-    from cmrlib import sweeps
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.studies.lee2025 import sweeps
     names = []
     monkeypatch.setattr(sweeps, "run_experiment", lambda data, name, method, progress: names.append((name, method.level))
                         or pd.DataFrame())

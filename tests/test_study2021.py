@@ -11,9 +11,9 @@ from scipy import stats
 from cmrlib import ETHNICITIES
 from cmrlib.data.curation import CurationError, balanced_train, present_groups, split_natural
 from cmrlib.errors import InputError
-from cmrlib.fairness import group_sd, group_table
-from cmrlib.sampling import stratified_sampler
-from cmrlib.stats import scheffe_vs_total
+from cmrlib.evaluation.fairness import group_sd, group_table
+from cmrlib.evaluation.stats import scheffe_vs_total
+from cmrlib.training.sampling import stratified_sampler
 
 FRACTIONS = {"train": 0.8, "val": 0.1, "test": 0.1}
 
@@ -126,7 +126,7 @@ def per_structure(avg_by_group: dict, n: int | dict = 12, seed: int = 0) -> pd.D
 
 
 def test_table1_marks_the_group_that_differs():
-    from cmrlib.study2021 import dice_table
+    from cmrlib.studies.puyol2021.study import dice_table
     ps = per_structure({"White": 0.93, "Black": 0.83, "Mixed": 0.88})     # Mixed sits at the overall mean
     t1 = dice_table(ps, "ethnicity", ["White", "Black", "Mixed"])
     assert t1.loc["Black", "sig"] == "*" and t1.loc["White", "sig"] == "*" and t1.loc["Mixed", "sig"] == ""
@@ -142,7 +142,7 @@ def test_table1_marks_the_group_that_differs():
 
 def test_table1_total_is_the_unweighted_mean_of_the_group_rows():
     """The study's Total equals the mean of its group rows, so the majority does not dominate it."""
-    from cmrlib.study2021 import dice_table
+    from cmrlib.studies.puyol2021.study import dice_table
     ps = per_structure({"White": 0.93, "Black": 0.83}, n={"White": 30, "Black": 6})
     t1 = dice_table(ps, "ethnicity", ["White", "Black"])
     assert t1.loc["Total", "Avg"] == pytest.approx(t1.loc[["White", "Black"], "Avg"].mean())
@@ -179,9 +179,9 @@ def test_group_table_goes_on_without_a_missing_group():
 
 
 def test_joint_loss_composes_and_the_classifier_sees_two_channels():
-    from cmrlib.losses import LOSSES
-    from cmrlib.metalearning import classifier_net, joint_loss
-    from cmrlib.models import build_network
+    from cmrlib.studies.puyol2021.metalearning import classifier_net, joint_loss
+    from cmrlib.training.losses import LOSSES
+    from cmrlib.training.models import build_network
     torch.manual_seed(0)
     seg, clf = build_network("unet", (4, 8)), classifier_net(3)
     seen = []
@@ -197,7 +197,7 @@ def test_joint_loss_composes_and_the_classifier_sees_two_channels():
 
 
 def test_routing_sends_each_subject_to_its_group_model():
-    from cmrlib.groupmodels import route
+    from cmrlib.studies.puyol2021.groupmodels import route
     subjects = pd.DataFrame({"subject_id": ["a", "b", "c", "d"], "ethnicity": ["White", "Black", "White", "Asian"]})
     r = route(subjects[subjects.ethnicity != "Asian"], "ethnicity", {"White": 1, "Black": 2, "Mixed": 3})
     assert r == {"White": ["a", "c"], "Black": ["b"]}
@@ -206,8 +206,8 @@ def test_routing_sends_each_subject_to_its_group_model():
 
 
 def test_fine_tuning_starts_from_the_given_weights(tmp_path):
-    from cmrlib.models import build_network
-    from cmrlib.train import TrainConfig, train_model
+    from cmrlib.training.models import build_network
+    from cmrlib.training.train import TrainConfig, train_model
     torch.manual_seed(5)
     init = build_network("unet", (4, 8)).state_dict()
     cfg = TrainConfig(channels=(4, 8), steps=1, batch_size=2, lr=1e-12, optimizer="adam", augment=False)
@@ -219,15 +219,15 @@ def test_fine_tuning_starts_from_the_given_weights(tmp_path):
 
 @pytest.fixture(scope="module")
 def natural(tiny_params):
-    from cmrlib.pipeline import prepare_data
-    from cmrlib.study2021 import natural_data
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.studies.puyol2021.study import natural_data
     p = {**tiny_params, "study2021": {"finetune_steps": 2, "classifier_steps": 2, "joint_steps": 2}}
     return natural_data(prepare_data(p, progress=False))
 
 
 def test_group_models_route_every_test_subject(natural):
-    from cmrlib.groupmodels import group_models, run_group_models
-    from cmrlib.study2021 import groups_present
+    from cmrlib.studies.puyol2021.groupmodels import group_models, run_group_models
+    from cmrlib.studies.puyol2021.study import groups_present
     groups = groups_present(natural)[0]
     df = run_group_models(natural, groups, steps=2, pretrain_steps=4)
     want = set(natural.subjects.subject_id[natural.subjects.split.isin(["test", "external"])])
@@ -237,8 +237,8 @@ def test_group_models_route_every_test_subject(natural):
 
 
 def test_fair_meta_learning_resumes_to_the_same_weights(natural, tmp_path):
-    from cmrlib import metalearning
-    from cmrlib.study2021 import run_approach
+    from cmrlib.studies.puyol2021 import metalearning
+    from cmrlib.studies.puyol2021.study import run_approach
     metrics = run_approach(natural, "fair_meta_learning")
     assert (metrics.experiment == "fair_meta_learning").all()
     seg, clf, names, rd = metalearning.fair_meta_learning(natural)
@@ -246,7 +246,7 @@ def test_fair_meta_learning_resumes_to_the_same_weights(natural, tmp_path):
     assert 0 <= report.loc["all", "accuracy"] <= 1 and set(names) <= set(report.index)
     # a second run stopped after one step, then resumed, ends with the first run's weights
     p2 = {**natural.params, "runs_root": str(tmp_path)}
-    from cmrlib.pipeline import Data
+    from cmrlib.data.pipeline import Data
     other = Data(natural.cache, natural.subjects, p2)
     metalearning.fair_meta_learning(other, stop_at=1)
     seg2, clf2, _, _ = metalearning.fair_meta_learning(other)

@@ -7,9 +7,9 @@ import pandas as pd
 import pytest
 import torch
 
-from cmrlib.clinical import cardiac_measures, errors, measures_table
 from cmrlib.data.curation import CurationError, proportion_split
-from cmrlib.study2022 import EXPERIMENTS, holm
+from cmrlib.evaluation.clinical import cardiac_measures, errors, measures_table
+from cmrlib.studies.lee2022.study import EXPERIMENTS, holm
 
 
 def cohort(n_cell: int = 40) -> pd.DataFrame:
@@ -69,7 +69,7 @@ def sweep_scores(seeds=(0,)) -> pd.DataFrame:
 
 
 def test_table3_compares_the_races_within_each_sex_and_counts_a_subject_once():
-    from cmrlib.study2022 import intersectional
+    from cmrlib.studies.lee2022.study import intersectional
     one, three = intersectional(sweep_scores()), intersectional(sweep_scores((0, 1, 2)))
     assert list(one.within) == ["F", "M"] and set(one["group 1"]) == {"Black"} and set(one["group 2"]) == {"White"}
     assert one.difference.tolist() == pytest.approx([0.02, 0.02])
@@ -134,8 +134,8 @@ def test_holm_by_hand():
 
 
 def test_folds_keep_subjects_whole(tiny_params):
-    from cmrlib.ensemble import fold_data, fold_of
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.studies.lee2022.ensemble import fold_data, fold_of
     data = prepare_data(tiny_params, progress=False)
     train = data.ids("train")
     folds = fold_of(train, 3, seed=0)
@@ -155,9 +155,9 @@ def test_folds_keep_subjects_whole(tiny_params):
 
 
 def test_an_ensemble_of_identical_models_equals_one_model():
-    from cmrlib.ensemble import segment_ensemble
-    from cmrlib.experiments import segment
-    from cmrlib.models import build_network
+    from cmrlib.runs.experiments import segment
+    from cmrlib.studies.lee2022.ensemble import segment_ensemble
+    from cmrlib.training.models import build_network
     torch.manual_seed(0)
     m = build_network("unet", (4, 8)).eval()
     x = np.random.default_rng(0).random((3, 32, 32)).astype(np.float32)
@@ -166,7 +166,7 @@ def test_an_ensemble_of_identical_models_equals_one_model():
 
 
 def test_a_shared_ef_error_is_not_a_group_difference():
-    from cmrlib.clinical import gap_and_error
+    from cmrlib.evaluation.clinical import gap_and_error
     rows = []
     for m, (w, b) in {"same": (-5.0, -5.0), "apart": (-1.0, -6.0)}.items():
         for g, e in (("White", w), ("Black", b)):
@@ -180,7 +180,7 @@ def test_a_shared_ef_error_is_not_a_group_difference():
 
 
 def test_mean_difference_interval_covers_the_difference_and_excludes_zero_when_apart():
-    from cmrlib.stats import bootstrap_gap
+    from cmrlib.evaluation.stats import bootstrap_gap
     rng = np.random.default_rng(0)
     a, b = rng.normal(2.0, 1.0, 60), rng.normal(0.0, 1.0, 60)
     lo, hi = bootstrap_gap(a, b, stat=np.mean)

@@ -1,6 +1,6 @@
 import pandas as pd
 
-from cmrlib.teaching import SESSIONS, chapter_table, read_times, session_plan
+from cmrlib.book.teaching import SESSIONS, chapter_table, read_times, session_plan
 
 
 def test_sessions_cover_every_numbered_chapter_once(root):

@@ -2,10 +2,12 @@ import numpy as np
 import pytest
 import torch
 
-from cmrlib import experiments, methods, runstore
-from cmrlib.augment import augment_batch
-from cmrlib.sampling import oversampling_sampler
-from cmrlib.train import TrainConfig, draw_indices, poly_lr, predict, train_model
+from cmrlib.runs import experiments
+from cmrlib.runs import store as runstore
+from cmrlib.training import methods
+from cmrlib.training.augment import augment_batch
+from cmrlib.training.sampling import oversampling_sampler
+from cmrlib.training.train import TrainConfig, draw_indices, poly_lr, predict, train_model
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +86,7 @@ def test_augmentation_keeps_labels_aligned():
 
 
 def test_appearance_randomisation_changes_signals_not_geometry():
-    from cmrlib.augment import random_curve, smooth_field
+    from cmrlib.training.augment import random_curve, smooth_field
     x = torch.zeros(4, 1, 32, 32); y = torch.zeros(4, 32, 32, dtype=torch.long)
     x[:, :, 10:20, 10:20] = 1.0; y[:, 10:20, 10:20] = 1
     plain = augment_batch(x, y, torch.Generator().manual_seed(0), noise=0.0)
@@ -103,7 +105,7 @@ def test_appearance_randomisation_changes_signals_not_geometry():
 
 
 def test_run_store_returns_stored_result_without_training(tiny_params, monkeypatch):
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
     data = prepare_data(tiny_params, progress=False)
     first = experiments.run_experiment(data, "baseline", progress=False)
     assert set(first.split) == {"test", "external"}
@@ -118,7 +120,7 @@ def test_run_store_returns_stored_result_without_training(tiny_params, monkeypat
 
 
 def test_transfer_model_has_its_own_training_and_run(tiny_params):
-    from cmrlib.pipeline import prepare_data, transfer_data, with_training
+    from cmrlib.data.pipeline import prepare_data, transfer_data, with_training
     plain = {k: v for k, v in tiny_params.items() if k != "transfer"}
     data = prepare_data(plain, progress=False)
     assert transfer_data(data) is data            # no transfer section: the profile's own training
@@ -138,7 +140,7 @@ def test_transfer_model_has_its_own_training_and_run(tiny_params):
 
 
 def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
     data = prepare_data(tiny_params, progress=False)
     size = experiments.crop_size(data)
     net = experiments.crop_input_size(data, size)
@@ -157,7 +159,7 @@ def test_crop_experiments_evaluate_in_the_original_image_space(tiny_params):
 
 
 def test_box_offsets_per_test_volume(tiny_params):
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
     data = prepare_data(tiny_params, progress=False)
     off = experiments.box_offsets(data, "baseline")
     assert len(off) == 2 * len(data.ids("test"))
@@ -167,7 +169,7 @@ def test_box_offsets_per_test_volume(tiny_params):
 
 def test_group_weight_log_reads_the_weights_per_step(tmp_path):
     from cmrlib.errors import InputError
-    from cmrlib.runstore import group_weight_log
+    from cmrlib.runs.store import group_weight_log
     (tmp_path / "train_log.csv").write_text("step,lr,loss,group_weights\n1,0.01,0.5,0.4 0.6\n2,0.01,0.4,0.3 0.7\n")
     q = group_weight_log(tmp_path, ["Black", "White"])
     assert list(q.columns) == ["Black", "White"] and list(q.index) == [1, 2]
@@ -179,7 +181,7 @@ def test_group_weight_log_reads_the_weights_per_step(tmp_path):
 
 
 def test_step_log_writes_each_step_at_flush_only(tmp_path):
-    from cmrlib.train import LOG_HEADER, StepLog
+    from cmrlib.training.train import LOG_HEADER, StepLog
     path = tmp_path / "train_log.csv"
     path.write_text(LOG_HEADER)
     log = StepLog(path)
@@ -196,8 +198,8 @@ def test_step_log_writes_each_step_at_flush_only(tmp_path):
 def test_chunked_evaluation_gives_the_per_volume_table(tiny_params):
     import pandas as pd
 
-    from cmrlib.experiments import evaluate, predictor
-    from cmrlib.pipeline import prepare_data
+    from cmrlib.data.pipeline import prepare_data
+    from cmrlib.runs.experiments import evaluate, predictor
     data = prepare_data(tiny_params, progress=False)
     pv = predictor(data, "baseline", progress=False)
     assert hasattr(pv, "many")

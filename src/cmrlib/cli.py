@@ -9,12 +9,18 @@ import sys
 import time
 from pathlib import Path
 
-from .errors import InputError
+from cmrlib.book.build import build, chapter_numbers
+from cmrlib.config import load_params, runs_dir
+from cmrlib.data.adapters import acdc, check_out, mnms, read_key, ukbb
+from cmrlib.data.pipeline import prepare_cohort, prepare_data
+from cmrlib.errors import InputError
+from cmrlib.evaluation.report import write_summary
+from cmrlib.runs.cluster import submit
+from cmrlib.runs.evidence import seed_runs
+from cmrlib.training.methods import chapter_experiments
 
 
 def _cohort(a):
-    from .config import load_params
-    from .pipeline import prepare_cohort, prepare_data
     params = load_params(a.params)
     t0 = time.perf_counter()
     if params["cohort"].get("route", "nifti") == "nifti" or a.nifti:
@@ -26,7 +32,6 @@ def _cohort(a):
 
 
 def _manifest(a):
-    from .data.adapters import acdc, check_out, mnms, read_key, ukbb
     out = Path(a.out)
     check_out(out, a.dataset)
     if a.dataset == "acdc":
@@ -44,15 +49,9 @@ def _manifest(a):
 
 
 def _run(a):
-    from .config import load_params, runs_dir
-    from .evidence import seed_runs
-    from .methods import chapter_experiments
-    from .pipeline import prepare_data
-    from .report import write_summary
     params = load_params(a.params)
     names = chapter_experiments(a.only)          # an unknown chapter is refused before any data is built
     if a.executor != "sequential":                # one job per experiment; results land in the same store
-        from .cluster import submit
         t0 = time.perf_counter()
         submit(a.params, names, a.executor)
         print(f"[cluster] every job finished after {time.perf_counter() - t0:.1f} s")
@@ -70,7 +69,6 @@ def _run(a):
 
 
 def _book(a):
-    from .book import build, chapter_numbers
     only = [chapter_numbers(Path(a.root), o) for o in a.only] if a.only else None
     build(a.params, a.root, only=only)
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import InputError, did_you_mean, read_yaml
+from cmrlib.errors import InputError, did_you_mean, read_yaml
 
 REQUIRED = ("profile", "seed", "cohort", "cache", "curation", "training")
 

@@ -4,7 +4,7 @@ Every error caused by what a user gave (a profile, a cohort spec, a manifest, an
 command-line argument) is an :class:`InputError`; its message names the input (file, row, subject, field) and,
 where there is one, the fix. The command line prints such an error as one line and exits with status 2; any
 other exception is a bug and keeps its traceback. The catalogue of refused inputs is
-``cmrlib/resources/refusals.yaml`` (rendered in the book by :mod:`cmrlib.refusals`).
+``cmrlib/resources/refusals.yaml`` (rendered in the book by :mod:`cmrlib.book.refusals`).
 """
 from __future__ import annotations
 

@@ -8,7 +8,6 @@ change to any input gives a new key and a rebuild.
 """
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
@@ -21,7 +20,11 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .io import SPACING_DECIMALS, ImageReadError, read_pair
+from cmrlib.data.io import SPACING_DECIMALS, ImageReadError, read_pair
+from cmrlib.data.manifest import ManifestError, parse_label_map, row_name
+from cmrlib.data.validate import pair_problems
+from cmrlib.errors import InputError
+from cmrlib.files import run_lock, stable_hash
 
 
 @dataclass(frozen=True)
@@ -31,10 +34,6 @@ class Preprocessing:
 
     def key(self) -> dict:
         return asdict(self)
-
-
-def stable_hash(obj) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
 def _center_fit(t: torch.Tensor, size: int, value: float = 0.0) -> torch.Tensor:
@@ -143,7 +142,6 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
     if (final / "slices.npz").exists():
         return load_cache(final)
     root.mkdir(parents=True, exist_ok=True)
-    from ..cluster import run_lock
     with run_lock(root / f".lock-{key}"):     # chapters run side by side build each cache once
         if (final / "slices.npz").exists():
             return load_cache(final)
@@ -164,7 +162,6 @@ def _build_cache(volumes, subjects, key, root, final, prep, total, progress) -> 
                          spacing_z=sp[0], spacing_y=sp[1], spacing_x=sp[2]))
         start += len(pi)
     if not rows:
-        from ..errors import InputError
         raise InputError("no volumes to cache: the manifest or cohort is empty")
     tmp = root / f".{key}.partial-{os.getpid()}"      # written whole, then renamed into place
     try:
@@ -186,8 +183,6 @@ def volumes_from_manifest(manifest: pd.DataFrame):
     """Read each manifest row's image and label (a time point of a 4D file where ``frame_index`` is set,
     relabelled where ``label_map`` is set), checked as every route is (:mod:`cmrlib.data.validate`); errors
     name the manifest, the row (and subject, unless it is a pseudonym), the frame and the file."""
-    from .manifest import ManifestError, parse_label_map, row_name
-    from .validate import pair_problems
     source = manifest.attrs.get("source", "manifest")
     for i, (_, row) in enumerate(manifest.iterrows()):
         fi = row.get("frame_index")

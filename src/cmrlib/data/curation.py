@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..errors import InputError
+from cmrlib.errors import InputError
 
 
 class CurationError(InputError):

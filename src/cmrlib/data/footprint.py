@@ -14,8 +14,8 @@ import copy
 import numpy as np
 import pandas as pd
 
-from ..crop import box_for, crop_box_size
-from . import synthetic
+from cmrlib.data import synthetic
+from cmrlib.data.crop import box_for, crop_box_size
 
 BLOOD_SIGNAL = 1000.0          # the renderer's blood-pool signal before noise (synthetic.render scales by 1000)
 TOLERANCE = 0.01               # largest change inside the box an outside_heart factor may make (1% of blood)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import InputError
+from cmrlib.errors import InputError
 
 SPACING_DECIMALS = 4
 

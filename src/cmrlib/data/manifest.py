@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .. import ETHNICITIES, FRAMES
-from ..errors import InputError
+from cmrlib import ETHNICITIES, FRAMES
+from cmrlib.errors import InputError
 
 REQUIRED = ("subject_id", "frame", "image", "label")
 NUMERIC_RANGES = {"age": (0, 120), "height": (50, 250), "weight": (20, 350), "bmi": (8, 90)}

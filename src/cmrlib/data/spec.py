@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .. import ETHNICITIES
-from ..errors import InputError, did_you_mean, read_yaml
+from cmrlib import ETHNICITIES
+from cmrlib.errors import InputError, did_you_mean, read_yaml
 
 FACTOR_FIELDS = ("location", "default")
 

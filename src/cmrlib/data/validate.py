@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .manifest import apply_label_map
+from cmrlib.data.manifest import apply_label_map
 
 # plausible voxel spacing for short-axis cine CMR, mm: in-plane (UK Biobank 1.8, ACDC 0.7-1.9, the synthetic
 # smoke cohort 5.4) and between slices (ACDC 5-10, UK Biobank 10)

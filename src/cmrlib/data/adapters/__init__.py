@@ -14,10 +14,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ...errors import InputError
-from ..io import read_pair
-from ..manifest import parse_label_map, validate_manifest
-from ..validate import pair_problems
+from cmrlib.data.io import read_pair
+from cmrlib.data.manifest import parse_label_map, validate_manifest
+from cmrlib.data.validate import pair_problems
+from cmrlib.errors import InputError
 
 
 class AdapterError(InputError):

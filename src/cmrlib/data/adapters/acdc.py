@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from . import AdapterError, bmi_class, check_out, check_pairs, finish
+from cmrlib.data.adapters import AdapterError, bmi_class, check_out, check_pairs, finish
 
 LABEL_MAP = "1:3,2:2,3:1"
 OBESE_BMI = 30.0        # obesity: BMI of at least 30 kg/m² (WHO)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..manifest import read_csv_checked
-from . import bmi_class, check_out, check_pairs, finish
+from cmrlib.data.adapters import bmi_class, check_out, check_pairs, finish
+from cmrlib.data.manifest import read_csv_checked
 
 INFO_COLUMNS = ("External code", "Vendor", "Centre", "ED", "ES")
 

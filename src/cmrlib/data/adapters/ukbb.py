@@ -14,7 +14,8 @@ from string import Formatter
 
 import pandas as pd
 
-from . import bmi_class, check_out, check_pairs, finish, pseudonym
+from cmrlib.data.adapters import KEY_HELP, AdapterError, bmi_class, check_out, check_pairs, finish, pseudonym
+from cmrlib.data.manifest import read_csv_checked
 
 # UK Biobank data-coding 1001 → the paper's six groups (Lee et al. 2025 §4.1); exactly these codes are accepted
 ETHNICITY_CODES = {
@@ -59,10 +60,8 @@ def build_manifest(root: str | Path, demographics: str | Path, out: str | Path |
     ethnicity is missing or coded "do not know" (−1) / "prefer not to answer" (−3) are left out and counted
     in ``df.attrs['excluded']``; any other code outside data-coding 1001, a missing eid, missing or unreadable
     files are problems. ``key``: the secret pseudonymisation key (:func:`cmrlib.data.adapters.read_key`)."""
-    from ..manifest import read_csv_checked
     root = Path(root)
     if not key:
-        from . import AdapterError, KEY_HELP
         raise AdapterError("UK Biobank", [f"no pseudonymisation key given; {KEY_HELP}"])
     check_out(Path(out) if out else None, "UK Biobank")
     f = {**FIELDS, **(fields or {})}

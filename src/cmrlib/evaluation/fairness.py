@@ -1,0 +1,171 @@
+"""Fairness metrics over per-subject scores (Lee et al. 2025 §4.8; the SD is from the 2021 study, Puyol-Antón et al. 2021).
+
+- fairness gap FG = median DSC(advantaged group) − median DSC(other group)
+- skewed error ratio SER = max_g(1 − D_g) / min_g(1 − D_g), D_g the median DSC of group g
+- SD = sample standard deviation (ddof 1) of the group mean DSCs: the 2021 study's Table 2 values follow from its
+  group means with ddof 1 (baseline 3.25; ddof 0 would give 2.97)
+- the 2021 study's SER uses the group means, as its Table 2 (:func:`group_table`)
+"""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from cmrlib.evaluation.stats import bootstrap_gap, mann_whitney
+
+
+def group_medians(scores: pd.DataFrame, group_col: str, value: str = "dsc", groups=None) -> pd.Series:
+    med = scores.groupby(group_col)[value].median()
+    return med if groups is None else med.reindex(list(groups))
+
+
+def fairness_gap(scores: pd.DataFrame, group_col: str, advantaged: str, other: str, value: str = "dsc") -> float:
+    """Median DSC of the advantaged group minus that of the other group."""
+    med = group_medians(scores, group_col, value)
+    for g in (advantaged, other):
+        if g not in med.index:
+            raise KeyError(f"no subjects with {group_col}={g}")
+    return float(med[advantaged] - med[other])
+
+
+def skewed_error_ratio(scores: pd.DataFrame, group_col: str, groups=None, value: str = "dsc") -> float:
+    """max over groups of (1 − median DSC) divided by the min over groups; 1 is perfectly fair."""
+    med = group_medians(scores, group_col, value, groups).dropna()
+    err = 1.0 - med.to_numpy()
+    if len(err) < 2:
+        raise ValueError("SER needs at least two groups")
+    if err.min() <= 0:
+        return float("inf")
+    return float(err.max() / err.min())
+
+
+def group_sd(scores: pd.DataFrame, group_col: str, groups=None, value: str = "dsc") -> float:
+    """Sample standard deviation (ddof 1) of the groups' mean DSCs (Puyol-Antón et al. 2021, Table 2)."""
+    means = scores.groupby(group_col)[value].mean()
+    if groups is not None:
+        means = means.reindex(list(groups)).dropna()
+    return float(np.std(means.to_numpy(), ddof=1))
+
+
+def fairness_summary(scores: pd.DataFrame, group_col: str, advantaged: str, other: str) -> dict:
+    """FG, SER (over the two groups, as Table 4) and the two-sided Mann–Whitney p on subject DSC."""
+    a = scores.loc[scores[group_col] == advantaged, "dsc"]
+    b = scores.loc[scores[group_col] == other, "dsc"]
+    two = scores[scores[group_col].isin([advantaged, other])]
+    return dict(fg=fairness_gap(scores, group_col, advantaged, other),
+                ser=skewed_error_ratio(two, group_col),
+                p=mann_whitney(a, b)[1])
+
+
+def gap_interval(scores: pd.DataFrame, group_col: str, advantaged: str, other: str, seed: int = 0,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Subject-level percentile bootstrap interval of the fairness gap (:func:`cmrlib.evaluation.stats.bootstrap_gap` on
+    the two groups' DSC)."""
+    a = scores.loc[scores[group_col] == advantaged, "dsc"]
+    b = scores.loc[scores[group_col] == other, "dsc"]
+    return bootstrap_gap(a, b, seed=seed, level=level)
+
+
+def _sd_ser(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """SD (ddof 1) and SER of group means along the last axis."""
+    err = 1.0 - means
+    with np.errstate(divide="ignore"):
+        return np.std(means, axis=-1, ddof=1), err.max(-1) / err.min(-1)
+
+
+def group_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, groups, reference: str | None = None,
+                n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """The 2021 study's Table 2 (Puyol-Antón et al. 2021): per method, each group's mean subject DSC, their
+    unweighted average (Avg), SD and SER over the groups, each fairness number with a subject-level percentile
+    bootstrap interval; with ``reference``, the change of SD and SER against that method with its interval.
+
+    Subjects are resampled within each group, and the same draw serves every method (the methods are scored
+    on the same test subjects), so the change against the reference is a paired comparison. Written with
+    numpy rather than ``scipy.stats.bootstrap``, which resamples several samples either independently or
+    paired only when all have the same length; here six groups of different sizes are paired across methods."""
+    groups = [g for g in groups if all((s[group_col] == g).any() for s in scores_by_method.values())]
+    if len(groups) < 2:
+        raise ValueError("the fairness table needs at least two groups with test subjects under every method")
+    rng = np.random.default_rng(seed)
+    vals, draws = {}, []
+    for g in groups:
+        ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"]) for s in scores_by_method.values())))
+        for m, s in scores_by_method.items():
+            vals.setdefault(m, []).append(s.set_index("subject_id").dsc.groupby(level=0).mean().reindex(ids).to_numpy())
+        draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    boot = {m: np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1) for m, v in vals.items()}  # (n_boot, groups)
+    rows = []
+    for m, v in vals.items():
+        means = np.array([x.mean() for x in v])
+        sd, ser = _sd_ser(means)
+        bsd, bser = _sd_ser(boot[m])
+        row = {"method": m, **dict(zip(groups, means)), "Avg": means.mean(), "SD": sd,
+               "SD low": np.quantile(bsd, q[0]), "SD high": np.quantile(bsd, q[1]), "SER": ser,
+               "SER low": np.quantile(bser, q[0]), "SER high": np.quantile(bser, q[1])}
+        if reference is not None and reference in vals:
+            rsd, rser = _sd_ser(boot[reference])
+            for name, d in (("ΔSD", bsd - rsd), ("ΔSER", bser - rser)):
+                row[f"{name} low"], row[f"{name} high"] = np.quantile(d, q)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
+
+
+def _ser_of_two(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """SER of two groups' medians, elementwise; infinite where one group has no error at all (as
+    :func:`skewed_error_ratio`)."""
+    hi, lo = np.maximum(1 - a, 1 - b), np.minimum(1 - a, 1 - b)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return np.where(lo > 0, hi / np.where(lo > 0, lo, 1), np.inf)
+
+
+def median_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, advantaged: str, other: str,
+                 references=(), n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
+    """Lee et al. 2025, Table 4 for several methods on the same test subjects, every fairness number with a
+    subject-level percentile bootstrap interval: median DSC of both groups, FG, SER (two groups) and the
+    Mann–Whitney p; for each method in ``references``, the change of FG and of the ``other`` group's median
+    against it. Subjects are resampled within each group with one draw shared by every method, so changes are
+    paired comparisons (as :func:`group_table`, with medians instead of means)."""
+    rng = np.random.default_rng(seed)
+    q = [(1 - level) / 2, 1 - (1 - level) / 2]
+    vals, boot = {}, {}
+    for g in (advantaged, other):
+        ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"]) for s in scores_by_method.values())))
+        if not ids:
+            raise ValueError(f"no {group_col}={g} test subject is scored under every method")
+        draw = rng.integers(0, len(ids), (n_boot, len(ids)))
+        for m, s in scores_by_method.items():
+            x = s.set_index("subject_id").dsc.groupby(level=0).mean().reindex(ids).to_numpy()
+            vals.setdefault(m, {})[g] = x
+            boot.setdefault(m, {})[g] = np.median(x[draw], axis=1)
+    rows = []
+    for m, v in vals.items():
+        a, b = np.median(v[advantaged]), np.median(v[other])
+        fg_b = boot[m][advantaged] - boot[m][other]
+        ser_b = _ser_of_two(boot[m][advantaged], boot[m][other])
+        row = {"method": m, advantaged: a, other: b, "FG": a - b, "FG low": np.quantile(fg_b, q[0]),
+               "FG high": np.quantile(fg_b, q[1]), "SER": float(_ser_of_two(np.array([a]), np.array([b]))[0]),
+               "SER low": np.quantile(ser_b, q[0]), "SER high": np.quantile(ser_b, q[1]),
+               "p": mann_whitney(v[advantaged], v[other])[1]}
+        for r in references:
+            if r in boot and r != m:
+                ref_fg = boot[r][advantaged] - boot[r][other]
+                row[f"ΔFG vs {r}"] = (a - b) - (np.median(vals[r][advantaged]) - np.median(vals[r][other]))
+                row[f"ΔFG vs {r} low"], row[f"ΔFG vs {r} high"] = np.quantile(fg_b - ref_fg, q)
+                row[f"Δ{other} vs {r}"] = b - np.median(vals[r][other])
+                row[f"Δ{other} vs {r} low"], row[f"Δ{other} vs {r} high"] = np.quantile(boot[m][other] - boot[r][other], q)
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("method")
+
+
+def gap_survives(fair: dict, alpha: float = 0.05) -> str:
+    """Chapter 02's check of a longer-trained baseline (:func:`fairness_summary`'s ``fg`` and ``p``)."""
+    if fair["fg"] > 0 and fair["p"] < alpha:
+        return "the gap survives the longer training"
+    return "the gap does not survive the longer training: at this budget it is mostly under-training"
+
+
+def gap_interval_text(scores: pd.DataFrame, group_col: str, advantaged: str, other: str, seed: int = 0) -> str:
+    """:func:`gap_interval` as the text a chapter's prose quotes beside the gap: ``[low, high]``, three decimals."""
+    lo, hi = gap_interval(scores, group_col, advantaged, other, seed=seed)
+    return f"[{lo:.3f}, {hi:.3f}]"
