@@ -1,29 +1,7 @@
-"""Verdicts on the studies' claims: the rules that turn stored results into a verdict, and the judging of a
-claim of the registry (:mod:`cmrlib.claims.registry`).
-
-A verdict is one of :data:`STATUSES`. The rules, stated once for every claim (chapter 18 prints them):
-
-- **direction**: "A is lower than B" holds only if it holds in every training seed; in some seeds, partly; in
-  none, not reproduced.
-- **significance**: "A is significantly lower than B" needs, besides the direction in every seed, the 95 %
-  interval of the difference (subject bootstrap, pooled over seeds; :class:`cmrlib.runs.evidence.Evidence`) to
-  exclude zero on the claimed side. The direction in every seed with an interval that includes zero is partly
-  reproduced; an interval on the other side is not reproduced.
-- **no effect**: "no bias", "no loss" needs the interval to include zero and to lie inside ± the equivalence
-  margin (:func:`equivalence_margin`); an interval that excludes zero is not reproduced; one that includes zero
-  but reaches past the margin is not testable at this size (a difference of that size is not ruled out, nor
-  shown).
-- **most often best**: "the best X is at A" holds when A is the best option in at least :data:`BEST_SHARE` of
-  the bootstrap draws pooled over seeds; partly when A is best more often than any other option but below that
-  share; not reproduced otherwise.
-- a claim made of several parts is reproduced when every part is, not reproduced when every part is not, partly
-  otherwise (a part that is not testable makes the whole at most partly reproduced).
-- **decided by the cohort's design**: a claim whose outcome the synthetic cohort's specification sets before any
-  training (:func:`by_design`) is shown with our number and the reason, not judged.
-
-Every rule reads an :class:`~cmrlib.evaluation.verdicts.Estimate`: the statistic in each training seed and a subject-level
-bootstrap interval. No rule treats seeds as extra subjects.
-"""
+"""A claim of the registry (:mod:`cmrlib.claims.registry`), the context its rule reads (the data, the evidence
+per split, a cache of the chapters' tables), the study's numbers read from the cited CSVs, the margin of the
+no-effect rule, and :func:`judge`, which turns a claim into a verdict by the rules of
+:mod:`cmrlib.evaluation.verdicts` ("not run" when the store lacks what it needs)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
