@@ -18,6 +18,7 @@ from cmrlib.studies.puyol2021.study import GroupMeans
 
 SEEDS = (0, 1, 2)
 N = 10                      # test subjects per group (or per cell)
+BOOT = 400                  # bootstrap draws: the hand-made worlds are far from the rules' edges
 
 
 def subject_scores(ids, groups, value_of, seed, extra=None):
@@ -78,17 +79,17 @@ def paper_context(breaks: dict) -> Context:
     subjects = pd.DataFrame({"subject_id": ids, "split": "test", "ethnicity": groups})
     data = SimpleNamespace(subjects=subjects, group_col="ethnicity", advantaged="White", minority="Black",
                            params={"seed": 0, "seeds": len(SEEDS)})
-    ctx = Context(data)
+    ctx = Context(data, n_boot=BOOT)
     for split, world, names in (("test", PAPER_WORLD, GROUPS), ("external", EXTERNAL_WORLD, GROUPS[:2])):
         runs = {}
         for exp, values in world.items():
             values = breaks.get((split, exp), values)
             table = dict(zip(names, values))
             runs[exp] = {s: subject_scores(ids, groups, lambda g: table.get(g, np.nan), s) for s in SEEDS}
-        ctx.cache[("evidence", split, None)] = Evidence.from_scores(runs, subjects, "ethnicity", ["White", "Black"])
+        ctx.cache[("evidence", split, None)] = Evidence.from_scores(runs, subjects, "ethnicity", ["White", "Black"], n_boot=BOOT)
         if split == "test":
             for g in GROUPS[2:]:
-                ctx.cache[("evidence", split, (g,))] = Evidence.from_scores(runs, subjects, "ethnicity", [g])
+                ctx.cache[("evidence", split, (g,))] = Evidence.from_scores(runs, subjects, "ethnicity", [g], n_boot=BOOT)
     probe = {**PROBE, **{view: v for (kind, view), v in breaks.items() if kind == "probe"}}
     ctx.cache["probe"] = pd.DataFrame({"view": list(probe), "auc": list(probe.values())})
     return ctx
@@ -125,10 +126,10 @@ def context_2021(breaks: dict) -> Context:
     scores = {a: subject_scores(ids, races, lambda g, t=dict(zip(RACES, v)): t[g], 0,
                                 {"ethnicity": races, "sex": sexes}) for a, v in world.items()}
     by_sex = {"baseline": subject_scores(ids, sexes, lambda s: sex_world[s], 0, {"sex": sexes})}
-    ctx = Context(SimpleNamespace(params={"seed": 0}))
-    ctx.cache[("means2021", None, ("baseline",))] = GroupMeans({"baseline": scores["baseline"]}, "ethnicity", RACES)
-    ctx.cache[("means2021", None, tuple(registry._APPROACHES))] = GroupMeans(scores, "ethnicity", RACES)
-    ctx.cache[("means2021", "sex", ("baseline",))] = GroupMeans(by_sex, "sex", ["M", "F"])
+    ctx = Context(SimpleNamespace(params={"seed": 0}), n_boot=BOOT)
+    ctx.cache[("means2021", None, ("baseline",))] = GroupMeans({"baseline": scores["baseline"]}, "ethnicity", RACES, n_boot=BOOT)
+    ctx.cache[("means2021", None, tuple(registry._APPROACHES))] = GroupMeans(scores, "ethnicity", RACES, n_boot=BOOT)
+    ctx.cache[("means2021", "sex", ("baseline",))] = GroupMeans(by_sex, "sex", ["M", "F"], n_boot=BOOT)
     return ctx
 
 
@@ -189,7 +190,7 @@ def sweep_scores(breaks: dict) -> pd.DataFrame:
 def context_2022(breaks: dict) -> Context:
     params = {"seed": 0, "study2022": {"shares": list(SHARES), "seeds": [0]},
               "cohort": {"spec": "data_manifest/synthetic_cohort.yaml"}}
-    ctx = Context(SimpleNamespace(params=params))
+    ctx = Context(SimpleNamespace(params=params), n_boot=BOOT)
     ctx.cache["sweep2022"] = sweep_scores(breaks)
     return ctx
 
@@ -202,7 +203,7 @@ def _errors(col, groups, value_of):
     labels = [g for g in groups for _ in range(N)]
     by = {share_key(sh): subject_scores(ids, labels, lambda g, sh=sh: value_of(sh, g), 0, {col: labels})
           .rename(columns={"dsc": "error"}) for sh in SHARES}
-    return GroupMeans(by, col, list(groups), value="error")
+    return GroupMeans(by, col, list(groups), value="error", n_boot=BOOT)
 
 
 BREAKS_CLINICAL = {"clinical_no_bias": {"lvef_gap": 8.0}, "rvesv_women": {"rvesv_women": 3.0},
@@ -212,7 +213,7 @@ BREAKS_CLINICAL = {"clinical_no_bias": {"lvef_gap": 8.0}, "rvesv_women": {"rvesv
 def context_clinical(breaks: dict) -> Context:
     gap, women, flip, half = (breaks.get(k, d) for k, d in (("lvef_gap", 0.0), ("rvesv_women", -3.0),
                                                             ("lvesv_flip", 1), ("lvef_half", 0.1)))
-    ctx = Context(SimpleNamespace(params={"seed": 0, "study2022": {"shares": list(SHARES), "seeds": [0]}}))
+    ctx = Context(SimpleNamespace(params={"seed": 0, "study2022": {"shares": list(SHARES), "seeds": [0]}}), n_boot=BOOT)
     race = ("Black", "White")
     ctx.cache[("errors2022", 2, "LVEF", "ethnicity", race)] = _errors(
         "ethnicity", race, lambda sh, g: (half if sh == 0.5 else 2.0) + (gap if g == "Black" else 0.0))
@@ -240,8 +241,8 @@ def context_2024(breaks: dict, monkeypatch) -> Context:
     subjects = pd.DataFrame({"subject_id": ids, "ethnicity": groups})
     runs = {n: {0: subject_scores(ids, groups, lambda g, t=dict(zip(("White", "Black"), breaks.get(n, v))): t[g], 0)}
             for n, v in WORLD_2024.items()}
-    ctx = Context(SimpleNamespace(params={"seed": 0}))
-    ctx.cache["ev2024"] = Evidence.from_scores(runs, subjects, "ethnicity", ["White", "Black"])
+    ctx = Context(SimpleNamespace(params={"seed": 0}), n_boot=BOOT)
+    ctx.cache["ev2024"] = Evidence.from_scores(runs, subjects, "ethnicity", ["White", "Black"], n_boot=BOOT)
     return ctx
 
 

@@ -284,7 +284,8 @@ def _means2021(c: Context, group_col: str | None = None, approaches=("baseline",
         col = group_col or data.group_col
         scores = {n: experiment_scores(c.memo(("approach2021", n), lambda n=n: run_approach(data, n)), "test")
                   for n in approaches}
-        return GroupMeans(scores, col, groups if col == data.group_col else ["M", "F"], seed=c.data.params["seed"])
+        return GroupMeans(scores, col, groups if col == data.group_col else ["M", "F"], seed=c.data.params["seed"],
+                          n_boot=c.n_boot)
     return c.memo(("means2021", group_col, tuple(approaches)), make)
 
 
@@ -407,7 +408,8 @@ def _sweep2022(c: Context):
 
 def _ev22(c: Context, exp: int, col: str, groups: tuple, within: tuple | None = None):
     return c.memo(("ev2022", exp, col, groups, within),
-                  lambda: sweep_evidence(_sweep2022(c), exp, col, groups, within, seed=c.data.params["seed"]))
+                  lambda: sweep_evidence(_sweep2022(c), exp, col, groups, within, seed=c.data.params["seed"],
+                                         n_boot=c.n_boot))
 
 
 def _share22(c: Context, share: float) -> str:
@@ -459,14 +461,14 @@ _claim("lee2022.black_above_white_within_sex", "15", "Black subjects are segment
 
 def _within_sex(c: Context, exp: int, share: float):
     _share22(c, share)
-    return c.memo(("within_sex", exp, share), lambda: within_sex(_sweep2022(c), exp, share, c.data.params["seed"]))
+    return c.memo(("within_sex", exp, share), lambda: within_sex(_sweep2022(c), exp, share, c.data.params["seed"], c.n_boot))
 
 
 def _structures_rule(c: Context, exp: int) -> Verdict:
     """The LV myocardium's mean absolute White − minority gap over the shares, minus the larger of the other two
     structures' (direction rule: positive in every seed)."""
     ev = c.memo(("structures2022", exp), lambda: structure_evidence(_sweep2022(c), exp, "ethnicity",
-                                                                      ("White", _race(exp)), c.data.params["seed"]))
+                                                                      ("White", _race(exp)), c.data.params["seed"], c.n_boot))
     keys = [share_key(x) for x in settings(c.data.params)["shares"]]
     names = [f"{k}:{sh}" for k in STRUCTURES for sh in keys]
 
@@ -539,7 +541,7 @@ def _errors22(c: Context, exp: int, measure: str, col: str, groups: tuple):
             [point_errors(c.data, exp, sh, s["seeds"][0]) for sh in s["shares"]], ignore_index=True))
         d = err[err.measure == measure]
         by = {share_key(sh): g for sh, g in d.groupby("share")}
-        return GroupMeans(by, col, list(groups), seed=s["seeds"][0], value="error")
+        return GroupMeans(by, col, list(groups), seed=s["seeds"][0], value="error", n_boot=c.n_boot)
     return c.memo(("errors2022", exp, measure, col, groups), make)
 
 
@@ -558,10 +560,10 @@ def _rvesv_women(c: Context) -> Verdict:
 
 
 def _lvesv_representation(c: Context) -> Verdict:
-    shares = settings(c.data.params)["shares"]
     gm = _errors22(c, 2, "LVESV", "ethnicity", ("Black", "White"))
     parts = []
-    for share, sign, who in ((min(shares), +1, "no Black"), (max(shares), -1, "no White")):
+    for share, sign, who in ((0.0, +1, "no Black"), (1.0, -1, "no White")):
+        _share22(c, share)
         for i, g in enumerate(gm.groups):
             parts.append(direction(gm.estimate(lambda m, i=i: m[..., i], share_key(share)), sign,
                                    f"{who} subjects in training: {g}'s mean LVESV error (ml)"))
@@ -605,7 +607,7 @@ def _ev2024(c: Context):
         res = downstream(c.data, progress=False)
         runs = {n: {int(c.data.params["seed"]): experiment_scores(r, "test")} for n, r in res.items()}
         test = c.data.subjects[c.data.subjects.split == "test"]
-        return Evidence.from_scores(runs, test, c.data.group_col, [c.data.advantaged, c.data.minority])
+        return Evidence.from_scores(runs, test, c.data.group_col, [c.data.advantaged, c.data.minority], n_boot=c.n_boot)
     return c.memo("ev2024", make)
 
 

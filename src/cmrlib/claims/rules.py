@@ -58,13 +58,14 @@ class Context:
     data: object
     train: bool = False
     cache: dict = field(default_factory=dict)
+    n_boot: int = 2000       # bootstrap draws of every interval a rule reads
 
     def evidence(self, split: str = "test", groups: tuple | None = None):
         """Evidence on ``split`` for ``groups`` (default: the advantaged group and the minority)."""
         key = ("evidence", split, groups)
         if key not in self.cache:
             frames = ("ED",) if split == "external" else ("ED", "ES")   # the paper's external tables: ED only
-            self.cache[key] = Evidence(self.data, split, frames, groups=groups, train=self.train)
+            self.cache[key] = Evidence(self.data, split, frames, groups=groups, train=self.train, n_boot=self.n_boot)
         return self.cache[key]
 
     def memo(self, key: str, make: Callable):

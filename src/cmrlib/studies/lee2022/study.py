@@ -137,7 +137,8 @@ def share_key(share: float) -> str:
     return f"{100 * float(share):g}"
 
 
-def within_sex(scores: pd.DataFrame, exp: int, share: float, seed: int = 0) -> list[tuple[str, Estimate]]:
+def within_sex(scores: pd.DataFrame, exp: int, share: float, seed: int = 0,
+               n_boot: int = 2000) -> list[tuple[str, Estimate]]:
     """Table 3's comparison (the study's Experiment 1): the race pair's median DSC difference within each sex at
     one share, as (sex, estimate of first race − second race); Experiment 1 compares Black with White, 2 and 3
     their own race pair."""
@@ -146,7 +147,7 @@ def within_sex(scores: pd.DataFrame, exp: int, share: float, seed: int = 0) -> l
     sexes = e["pair"] if e["attr"] == "sex" else e["control_pair"]
     out = []
     for sex in sexes:
-        ev = sweep_evidence(scores, exp, "ethnicity", race, within=("sex", sex), seed=seed)
+        ev = sweep_evidence(scores, exp, "ethnicity", race, within=("sex", sex), seed=seed, n_boot=n_boot)
         out.append((sex, ev.estimate(lambda m: m[..., 0] - m[..., 1], share_key(share))))
     return out
 
