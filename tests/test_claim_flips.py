@@ -13,8 +13,8 @@ import pytest
 from cmrlib import STRUCTURES
 from cmrlib.claims import registry
 from cmrlib.claims.rules import Context, judge
+from cmrlib.evaluation.fairness import GroupMeans
 from cmrlib.runs.evidence import Evidence
-from cmrlib.studies.puyol2021.study import GroupMeans
 
 SEEDS = (0, 1, 2)
 N = 10                      # test subjects per group (or per cell)

@@ -16,6 +16,7 @@ from cmrlib.data.spec import load_spec
 from cmrlib.data.synthetic import factor_value
 from cmrlib.errors import InputError
 from cmrlib.evaluation.clinical import ef_relevance_threshold
+from cmrlib.evaluation.fairness import GroupMeans, sd, ser
 from cmrlib.evaluation.report import experiment_scores
 from cmrlib.evaluation.stats import spearman
 from cmrlib.evaluation.verdicts import (
@@ -44,16 +45,7 @@ from cmrlib.studies.lee2022.study import (
 )
 from cmrlib.studies.lee2025.rootcause import AUC_BOUNDS, stored_probe
 from cmrlib.studies.puyol2021 import study as puyol2021
-from cmrlib.studies.puyol2021.study import (
-    APPROACHES,
-    GroupMeans,
-    groups_present,
-    natural_data,
-    run_approach,
-    sd,
-    ser,
-    split_counts,
-)
+from cmrlib.studies.puyol2021.study import APPROACHES, groups_present, natural_data, run_approach, split_counts
 from cmrlib.studies.skorupko2024 import synthesis
 from cmrlib.studies.skorupko2024.synthesis import downstream, paper_values, synthetic_method
 from cmrlib.training.methods import METHODS
@@ -278,7 +270,7 @@ def _natural2021(c: Context):
 
 
 def _means2021(c: Context, group_col: str | None = None, approaches=("baseline",)):
-    """:class:`cmrlib.studies.puyol2021.study.GroupMeans` of the study's approaches on its own split, by race (default) or sex."""
+    """:class:`cmrlib.evaluation.fairness.GroupMeans` of the study's approaches on its own split, by race (default) or sex."""
     def make():
         data, groups = _natural2021(c)
         col = group_col or data.group_col
@@ -533,7 +525,7 @@ def _best_share(c: Context, exp: int) -> Verdict:
 
 # ---- the 2022 study's clinical measures, chapter 16 ------------------------------------------------------------
 def _errors22(c: Context, exp: int, measure: str, col: str, groups: tuple):
-    """:class:`cmrlib.studies.puyol2021.study.GroupMeans` of one measure's error (predicted − true) per share of one experiment
+    """:class:`cmrlib.evaluation.fairness.GroupMeans` of one measure's error (predicted − true) per share of one experiment
     (approaches named by share, e.g. ``"25"``), by ``col``; the first seed of ``study2022.seeds``."""
     def make():
         s = settings(c.data.params)

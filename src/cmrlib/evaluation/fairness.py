@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from cmrlib.evaluation.stats import bootstrap_gap, mann_whitney
+from cmrlib.evaluation.verdicts import Estimate
 
 
 def group_medians(scores: pd.DataFrame, group_col: str, value: str = "dsc", groups=None) -> pd.Series:
@@ -68,9 +69,7 @@ def gap_interval(scores: pd.DataFrame, group_col: str, advantaged: str, other: s
 
 def _sd_ser(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """SD (ddof 1) and SER of group means along the last axis."""
-    err = 1.0 - means
-    with np.errstate(divide="ignore"):
-        return np.std(means, axis=-1, ddof=1), err.max(-1) / err.min(-1)
+    return sd(means), ser(means)
 
 
 def group_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, groups, reference: str | None = None,
@@ -83,27 +82,17 @@ def group_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, group
     on the same test subjects), so the change against the reference is a paired comparison. Written with
     numpy rather than ``scipy.stats.bootstrap``, which resamples several samples either independently or
     paired only when all have the same length; here six groups of different sizes are paired across methods."""
-    groups = [g for g in groups if all((s[group_col] == g).any() for s in scores_by_method.values())]
-    if len(groups) < 2:
-        raise ValueError("the fairness table needs at least two groups with test subjects under every method")
-    rng = np.random.default_rng(seed)
-    vals, draws = {}, []
-    for g in groups:
-        ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"]) for s in scores_by_method.values())))
-        for m, s in scores_by_method.items():
-            vals.setdefault(m, []).append(s.set_index("subject_id").dsc.groupby(level=0).mean().reindex(ids).to_numpy())
-        draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
+    gm = GroupMeans(scores_by_method, group_col, groups, n_boot=n_boot, level=level, boot_seed=seed)
+    groups, boot = gm.groups, gm.boot
     q = [(1 - level) / 2, 1 - (1 - level) / 2]
-    boot = {m: np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1) for m, v in vals.items()}  # (n_boot, groups)
     rows = []
-    for m, v in vals.items():
-        means = np.array([x.mean() for x in v])
+    for m, means in gm.point.items():
         sd, ser = _sd_ser(means)
         bsd, bser = _sd_ser(boot[m])
         row = {"method": m, **dict(zip(groups, means)), "Avg": means.mean(), "SD": sd,
                "SD low": np.quantile(bsd, q[0]), "SD high": np.quantile(bsd, q[1]), "SER": ser,
                "SER low": np.quantile(bser, q[0]), "SER high": np.quantile(bser, q[1])}
-        if reference is not None and reference in vals:
+        if reference is not None and reference in gm.point:
             rsd, rser = _sd_ser(boot[reference])
             for name, d in (("ΔSD", bsd - rsd), ("ΔSER", bser - rser)):
                 row[f"{name} low"], row[f"{name} high"] = np.quantile(d, q)
@@ -169,3 +158,54 @@ def gap_interval_text(scores: pd.DataFrame, group_col: str, advantaged: str, oth
     """:func:`gap_interval` as the text a chapter's prose quotes beside the gap: ``[low, high]``, three decimals."""
     lo, hi = gap_interval(scores, group_col, advantaged, other, seed=seed)
     return f"[{lo:.3f}, {hi:.3f}]"
+
+
+class GroupMeans:
+    """The study's statistics (each group's mean subject DSC, their SD, SER and unweighted average) for several
+    approaches scored on the same test subjects, with one subject bootstrap shared by every approach (subjects
+    resampled within each group), so any contrast between groups or approaches gets a paired interval.
+    ``value`` names the column averaged (``dsc``; chapter 16's claims average clinical-measure errors).
+    ``seed`` labels the training seed the scores come from (the study's approaches train under the profile's seed
+    only); :meth:`estimate` returns a :class:`cmrlib.evaluation.verdicts.Estimate` for the rules of :mod:`cmrlib.claims.rules`."""
+
+    def __init__(self, scores_by_method: dict, group_col: str, groups, seed: int = 0, n_boot: int = 2000,
+                 level: float = 0.95, boot_seed: int = 0, value: str = "dsc"):
+        self.groups = [g for g in groups if all((s[group_col] == g).any() for s in scores_by_method.values())]
+        if len(self.groups) < 2:
+            raise ValueError("the fairness table needs at least two groups with test subjects under every method")
+        rng = np.random.default_rng(boot_seed)
+        self.seed, self.level = int(seed), level
+        self.point, self.boot = {}, {}
+        vals = {m: [] for m in scores_by_method}
+        draws = []
+        for g in self.groups:
+            ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"])
+                                            for s in scores_by_method.values())))
+            for m, s in scores_by_method.items():
+                vals[m].append(s.set_index("subject_id")[value].groupby(level=0).mean().reindex(ids).to_numpy())
+            draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
+        for m, v in vals.items():
+            self.point[m] = np.array([x.mean() for x in v])
+            self.boot[m] = np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1)   # (n_boot, groups)
+
+    def index(self, group) -> int:
+        return self.groups.index(group)
+
+    def estimate(self, fn, *methods: str) -> Estimate:
+        """``fn`` of the approaches' group means (arrays whose last axis follows :attr:`groups`)."""
+        point = float(fn(*(self.point[m] for m in methods)))
+        a = (1 - self.level) / 2
+        lo, hi = np.nanquantile(fn(*(self.boot[m] for m in methods)), [a, 1 - a])
+        return Estimate({self.seed: point}, point, float(lo), float(hi))
+
+
+def sd(m):
+    """SD (ddof 1) of group means along the last axis (the study's Table 2)."""
+    return np.std(m, axis=-1, ddof=1)
+
+
+def ser(m):
+    """Skewed error ratio of group means along the last axis: the largest error (1 − DSC) over the smallest."""
+    err = 1.0 - m
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return err.max(-1) / err.min(-1)

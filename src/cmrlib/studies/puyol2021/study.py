@@ -17,7 +17,6 @@ from cmrlib.data.pipeline import Data
 from cmrlib.evaluation.fairness import group_table
 from cmrlib.evaluation.report import experiment_scores
 from cmrlib.evaluation.stats import bootstrap_mean, scheffe_vs_total, t_test
-from cmrlib.evaluation.verdicts import Estimate
 from cmrlib.runs.experiments import run_experiment
 from cmrlib.studies.puyol2021.groupmodels import run_group_models
 from cmrlib.studies.puyol2021.metalearning import run_fair_meta_learning
@@ -178,54 +177,3 @@ def table2(scores_by_approach: dict, group_col: str, groups, seed: int = 0) -> p
     pct = [c for c in t.columns if "SER" not in c]
     t[pct] = 100 * t[pct]
     return t
-
-
-class GroupMeans:
-    """The study's statistics (each group's mean subject DSC, their SD, SER and unweighted average) for several
-    approaches scored on the same test subjects, with one subject bootstrap shared by every approach (subjects
-    resampled within each group), so any contrast between groups or approaches gets a paired interval.
-    ``value`` names the column averaged (``dsc``; chapter 16's claims average clinical-measure errors).
-    ``seed`` labels the training seed the scores come from (the study's approaches train under the profile's seed
-    only); :meth:`estimate` returns a :class:`cmrlib.evaluation.verdicts.Estimate` for the rules of :mod:`cmrlib.claims.rules`."""
-
-    def __init__(self, scores_by_method: dict, group_col: str, groups, seed: int = 0, n_boot: int = 2000,
-                 level: float = 0.95, boot_seed: int = 0, value: str = "dsc"):
-        self.groups = [g for g in groups if all((s[group_col] == g).any() for s in scores_by_method.values())]
-        if len(self.groups) < 2:
-            raise ValueError(f"{group_col}: at least two groups with test subjects are needed under every approach")
-        rng = np.random.default_rng(boot_seed)
-        self.seed, self.level = int(seed), level
-        self.point, self.boot = {}, {}
-        vals = {m: [] for m in scores_by_method}
-        draws = []
-        for g in self.groups:
-            ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"])
-                                            for s in scores_by_method.values())))
-            for m, s in scores_by_method.items():
-                vals[m].append(s.set_index("subject_id")[value].groupby(level=0).mean().reindex(ids).to_numpy())
-            draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
-        for m, v in vals.items():
-            self.point[m] = np.array([x.mean() for x in v])
-            self.boot[m] = np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1)   # (n_boot, groups)
-
-    def index(self, group) -> int:
-        return self.groups.index(group)
-
-    def estimate(self, fn, *methods: str) -> Estimate:
-        """``fn`` of the approaches' group means (arrays whose last axis follows :attr:`groups`)."""
-        point = float(fn(*(self.point[m] for m in methods)))
-        a = (1 - self.level) / 2
-        lo, hi = np.nanquantile(fn(*(self.boot[m] for m in methods)), [a, 1 - a])
-        return Estimate({self.seed: point}, point, float(lo), float(hi))
-
-
-def sd(m):
-    """SD (ddof 1) of group means along the last axis (the study's Table 2)."""
-    return np.std(m, axis=-1, ddof=1)
-
-
-def ser(m):
-    """Skewed error ratio of group means along the last axis: the largest error (1 − DSC) over the smallest."""
-    err = 1.0 - m
-    with np.errstate(divide="ignore", invalid="ignore"):
-        return err.max(-1) / err.min(-1)
