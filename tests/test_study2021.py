@@ -171,6 +171,29 @@ def test_group_table_sd_and_ser_by_hand():
         assert t2.loc["other", f"Δ{k} high"] < 0        # raising every minority group narrows the spread
 
 
+def test_group_table_over_seeds_takes_the_median_and_pairs_the_seeds():
+    from cmrlib.evaluation.fairness import GroupMeans, sd
+    rows = [dict(subject_id=f"{g}{i}", ethnicity=g, dsc=0.9 - 0.05 * k + 0.01 * i) for k, g in
+            enumerate(("White", "Black", "Asian")) for i in range(5)]
+    base = pd.DataFrame(rows)
+    seeds = {0: base, 1: base.assign(dsc=base.dsc - 0.02 * (base.ethnicity != "White")),
+             2: base.assign(dsc=base.dsc - 0.04 * (base.ethnicity != "White"))}
+    gm = GroupMeans({"baseline": seeds, "same": seeds}, "ethnicity", ["White", "Black", "Asian"], n_boot=200)
+    e = gm.estimate(sd, "baseline")
+    assert sorted(e.per_seed) == [0, 1, 2] and e.seeds == 3
+    assert e.point == pytest.approx(np.median([sd(gm.per_seed["baseline"][k][0]) for k in range(3)]))
+    assert e.point == pytest.approx(e.per_seed[1])          # the spread grows with the seed: seed 1 is the median
+    assert e.low <= e.point <= e.high
+    d = gm.estimate(lambda a, b: sd(a) - sd(b), "same", "baseline")
+    assert d.low == d.high == 0                             # identical approaches: every draw and seed paired
+    one = GroupMeans({"baseline": {0: base}, "later": {1: seeds[1]}}, "ethnicity", ["White", "Black"], n_boot=50)
+    with pytest.raises(ValueError, match="no training seed common"):
+        one.estimate(lambda a, b: a - b, "baseline", "later")
+    t2 = group_table({"baseline": seeds}, "ethnicity", ETHNICITIES, n_boot=200)
+    assert t2.loc["baseline", "seeds"] == 3
+    assert t2.loc["baseline", "SD"] == pytest.approx(e.point)
+
+
 def test_group_table_goes_on_without_a_missing_group():
     rows = [dict(subject_id=f"{g}{i}", ethnicity=g, dsc=0.8 + 0.01 * i) for g in ("White", "Black", "Asian")
             for i in range(4)]

@@ -133,7 +133,7 @@ SCHEMA = {
     "crop": {"buffer_mm": _num(0, lo_open=True), "fill": _choice("pad", "grow")},
     "study2021": {"split": {"train": _num(0, 1), "val": _num(0, 1), "test": _num(0, 1, lo_open=True)},
                   "finetune_steps": _int(1), "classifier_steps": _int(1), "joint_steps": _int(1),
-                  "meta_weight": _num(0), "classifier_lr": _num(0, lo_open=True)},
+                  "meta_weight": _num(0), "classifier_lr": _num(0, lo_open=True), "seeds": _list(_int(0))},
     "study2022": {"n_train": _int(4), "n_test": _int(4), "shares": _list(_num(0, 1)), "seeds": _list(_int(0)),
                   "folds": _int(1), "compare_folds": _int(2), "min_cell": _int(1)},
     "generative": {"size": _int(4), "channels": _list(_int(8), 2), "attention": _bool, "steps": _int(1),
@@ -141,7 +141,8 @@ SCHEMA = {
                    "schedule": _choice("linear_beta", "scaled_linear_beta", "cosine"),
                    "prediction": _choice("epsilon", "v_prediction", "sample"), "sample_steps": _int(1), "guidance": _num(0), "p_uncond": _num(0, 1), "checkpoint_every": _int(1),
                    "seed": _int(0), "counts": _list(_int(1)), "minority_masks": _num(0, 1),
-                   "mix": _list(_choice("pool", "uniform")), "classifier_steps": _int(1), "pairs": _int(1)},
+                   "mix": _list(_choice("pool", "uniform")), "classifier_steps": _int(1), "pairs": _int(1),
+                   "seeds": _list(_int(0))},
     "cluster": {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1),
                 "timeout_min": _int(1)},
 }

@@ -45,9 +45,9 @@ from cmrlib.studies.lee2022.study import (
 )
 from cmrlib.studies.lee2025.rootcause import AUC_BOUNDS, stored_probe
 from cmrlib.studies.puyol2021 import study as puyol2021
-from cmrlib.studies.puyol2021.study import APPROACHES, groups_present, natural_data, run_approach, split_counts
+from cmrlib.studies.puyol2021.study import APPROACHES, approach_runs, groups_present, natural_data, split_counts
 from cmrlib.studies.skorupko2024 import synthesis
-from cmrlib.studies.skorupko2024.synthesis import downstream, paper_values, synthetic_method
+from cmrlib.studies.skorupko2024.synthesis import downstream_runs, paper_values, synthetic_method
 from cmrlib.training.methods import METHODS
 
 REGISTRY: dict[str, Claim] = {}
@@ -274,10 +274,9 @@ def _means2021(c: Context, group_col: str | None = None, approaches=("baseline",
     def make():
         data, groups = _natural2021(c)
         col = group_col or data.group_col
-        scores = {n: experiment_scores(c.memo(("approach2021", n), lambda n=n: run_approach(data, n)), "test")
-                  for n in approaches}
-        return GroupMeans(scores, col, groups if col == data.group_col else ["M", "F"], seed=c.data.params["seed"],
-                          n_boot=c.n_boot)
+        scores = {n: {k: experiment_scores(r, "test") for k, r in
+                      c.memo(("approach2021", n), lambda n=n: approach_runs(data, n)).items()} for n in approaches}
+        return GroupMeans(scores, col, groups if col == data.group_col else ["M", "F"], n_boot=c.n_boot)
     return c.memo(("means2021", group_col, tuple(approaches)), make)
 
 
@@ -299,7 +298,8 @@ def _share2021(c: Context) -> Verdict:
     counts = split_counts(data).loc[gm.groups, "train"]
     rho, p = spearman(counts, gm.point["baseline"])
     measured = Verdict("not testable", f"Spearman's ρ between training count and mean DSC over {len(counts)} groups "
-                       f"is {rho:.2f} (p = {p:.2g})", rho, seeds=1)
+                       f"is {rho:.2f} (p = {p:.2g}; group means: the median over seeds)", rho,
+                       seeds=len(gm.seeds("baseline")))
     return by_design(f"The profile sets the groups' training shares ({counts.nunique()} distinct counts over "
                      f"{len(counts)} groups) and the cohort's specification sets how far each group's images differ "
                      "from the majority's, independently of its share, so the order the claim asks for is fixed "
@@ -526,14 +526,14 @@ def _best_share(c: Context, exp: int) -> Verdict:
 # ---- the 2022 study's clinical measures, chapter 16 ------------------------------------------------------------
 def _errors22(c: Context, exp: int, measure: str, col: str, groups: tuple):
     """:class:`cmrlib.evaluation.fairness.GroupMeans` of one measure's error (predicted − true) per share of one experiment
-    (approaches named by share, e.g. ``"25"``), by ``col``; the first seed of ``study2022.seeds``."""
+    (approaches named by share, e.g. ``"25"``), by ``col``, over the seeds of ``study2022.seeds``."""
     def make():
         s = settings(c.data.params)
         err = c.memo(("errors2022", exp), lambda: pd.concat(
-            [point_errors(c.data, exp, sh, s["seeds"][0]) for sh in s["shares"]], ignore_index=True))
+            [point_errors(c.data, exp, sh, k) for sh in s["shares"] for k in s["seeds"]], ignore_index=True))
         d = err[err.measure == measure]
-        by = {share_key(sh): g for sh, g in d.groupby("share")}
-        return GroupMeans(by, col, list(groups), seed=s["seeds"][0], value="error", n_boot=c.n_boot)
+        by = {share_key(sh): {int(k): g for k, g in per.groupby("seed")} for sh, per in d.groupby("share")}
+        return GroupMeans(by, col, list(groups), value="error", n_boot=c.n_boot)
     return c.memo(("errors2022", exp, measure, col, groups), make)
 
 
@@ -571,9 +571,9 @@ def _lvef_lowest_balanced(c: Context) -> Verdict:
     keys = list(gm.point)
     parts = []
     for i, g in enumerate(gm.groups):
-        best = np.argmin(np.stack([np.abs(gm.boot[k][:, i]) for k in keys], axis=1), axis=1)
+        best = np.argmin(np.stack([np.abs(gm.draws(k)[:, i]) for k in keys], axis=1), axis=1)
         freq = {f"{k} %": float(np.mean(best == j)) for j, k in enumerate(keys)}
-        parts.append(most_often_best(freq, f"{half} %", f"{g}: the share", 1))
+        parts.append(most_often_best(freq, f"{half} %", f"{g}: the share", len(gm.seeds(*keys))))
     return all_of(parts)
 
 
@@ -594,10 +594,10 @@ _claim("lee2022.lvef_lowest_balanced", "16", "The lowest LVEF errors for both ra
 # ---- generative debiasing (Skorupko et al. 2024), chapter 17 ----------------------------------------------
 def _ev2024(c: Context):
     """Evidence over chapter 17's experiments: the baseline, oversampling and every synthetic experiment of the
-    profile (one training seed: the profile's)."""
+    profile, over ``generative.seeds``."""
     def make():
-        res = downstream(c.data, progress=False)
-        runs = {n: {int(c.data.params["seed"]): experiment_scores(r, "test")} for n, r in res.items()}
+        res = downstream_runs(c.data, progress=False)
+        runs = {n: {k: experiment_scores(r, "test") for k, r in per.items()} for n, per in res.items()}
         test = c.data.subjects[c.data.subjects.split == "test"]
         return Evidence.from_scores(runs, test, c.data.group_col, [c.data.advantaged, c.data.minority], n_boot=c.n_boot)
     return c.memo("ev2024", make)

@@ -67,35 +67,29 @@ def gap_interval(scores: pd.DataFrame, group_col: str, advantaged: str, other: s
     return bootstrap_gap(a, b, seed=seed, level=level)
 
 
-def _sd_ser(means: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """SD (ddof 1) and SER of group means along the last axis."""
-    return sd(means), ser(means)
-
-
-def group_table(scores_by_method: dict[str, pd.DataFrame], group_col: str, groups, reference: str | None = None,
+def group_table(scores_by_method: dict, group_col: str, groups, reference: str | None = None,
                 n_boot: int = 2000, seed: int = 0, level: float = 0.95) -> pd.DataFrame:
     """The 2021 study's Table 2 (Puyol-Antón et al. 2021): per method, each group's mean subject DSC, their
     unweighted average (Avg), SD and SER over the groups, each fairness number with a subject-level percentile
     bootstrap interval; with ``reference``, the change of SD and SER against that method with its interval.
+    A method's scores may be given per training seed (``{seed: scores}``): each number is then the median over
+    its seeds, its interval pooled over them (:class:`GroupMeans`), and ``seeds`` counts them.
 
     Subjects are resampled within each group, and the same draw serves every method (the methods are scored
     on the same test subjects), so the change against the reference is a paired comparison. Written with
     numpy rather than ``scipy.stats.bootstrap``, which resamples several samples either independently or
     paired only when all have the same length; here six groups of different sizes are paired across methods."""
     gm = GroupMeans(scores_by_method, group_col, groups, n_boot=n_boot, level=level, boot_seed=seed)
-    groups, boot = gm.groups, gm.boot
-    q = [(1 - level) / 2, 1 - (1 - level) / 2]
     rows = []
     for m, means in gm.point.items():
-        sd, ser = _sd_ser(means)
-        bsd, bser = _sd_ser(boot[m])
-        row = {"method": m, **dict(zip(groups, means)), "Avg": means.mean(), "SD": sd,
-               "SD low": np.quantile(bsd, q[0]), "SD high": np.quantile(bsd, q[1]), "SER": ser,
-               "SER low": np.quantile(bser, q[0]), "SER high": np.quantile(bser, q[1])}
+        e_sd, e_ser = gm.estimate(sd, m), gm.estimate(ser, m)
+        row = {"method": m, **dict(zip(gm.groups, means)), "Avg": gm.estimate(lambda x: x.mean(-1), m).point,
+               "SD": e_sd.point, "SD low": e_sd.low, "SD high": e_sd.high, "SER": e_ser.point,
+               "SER low": e_ser.low, "SER high": e_ser.high, "seeds": e_sd.seeds}
         if reference is not None and reference in gm.point:
-            rsd, rser = _sd_ser(boot[reference])
-            for name, d in (("ΔSD", bsd - rsd), ("ΔSER", bser - rser)):
-                row[f"{name} low"], row[f"{name} high"] = np.quantile(d, q)
+            for name, f in (("ΔSD", sd), ("ΔSER", ser)):
+                d = gm.estimate(lambda a, b, f=f: f(a) - f(b), m, reference)
+                row[f"{name} low"], row[f"{name} high"] = d.low, d.high
         rows.append(row)
     return pd.DataFrame(rows).set_index("method")
 
@@ -162,41 +156,66 @@ def gap_interval_text(scores: pd.DataFrame, group_col: str, advantaged: str, oth
 
 class GroupMeans:
     """The study's statistics (each group's mean subject DSC, their SD, SER and unweighted average) for several
-    approaches scored on the same test subjects, with one subject bootstrap shared by every approach (subjects
-    resampled within each group), so any contrast between groups or approaches gets a paired interval.
-    ``value`` names the column averaged (``dsc``; chapter 16's claims average clinical-measure errors).
-    ``seed`` labels the training seed the scores come from (the study's approaches train under the profile's seed
-    only); :meth:`estimate` returns a :class:`cmrlib.evaluation.verdicts.Estimate` for the rules of :mod:`cmrlib.claims.rules`."""
+    approaches scored on the same test subjects, over training seeds, with one subject bootstrap shared by every
+    approach and seed (subjects resampled within each group), so any contrast between groups or approaches gets a
+    paired interval and seeds are pooled as in :class:`cmrlib.runs.evidence.Evidence`.
+
+    ``scores_by_method`` maps an approach to its subject scores, or to ``{training seed: scores}``; plain scores
+    are labelled with ``seed``. ``value`` names the column averaged (``dsc``; chapter 16's claims average
+    clinical-measure errors). :meth:`estimate` returns a :class:`cmrlib.evaluation.verdicts.Estimate` (the statistic
+    in each seed the approaches share, their median, and the interval of that median over the draws) for the
+    rules of :mod:`cmrlib.claims.rules`. :attr:`point` and :attr:`boot` hold, per approach, the median over its
+    seeds of the group means (G,) and of their draws (B, G)."""
 
     def __init__(self, scores_by_method: dict, group_col: str, groups, seed: int = 0, n_boot: int = 2000,
                  level: float = 0.95, boot_seed: int = 0, value: str = "dsc"):
-        self.groups = [g for g in groups if all((s[group_col] == g).any() for s in scores_by_method.values())]
+        runs = {m: ({int(k): v for k, v in s.items()} if isinstance(s, dict) else {int(seed): s})
+                for m, s in scores_by_method.items()}
+        every = [s for r in runs.values() for s in r.values()]
+        if not every:
+            raise ValueError("the fairness table needs the scores of at least one approach")
+        self.groups = [g for g in groups if all((s[group_col] == g).any() for s in every)]
         if len(self.groups) < 2:
             raise ValueError("the fairness table needs at least two groups with test subjects under every method")
         rng = np.random.default_rng(boot_seed)
-        self.seed, self.level = int(seed), level
-        self.point, self.boot = {}, {}
-        vals = {m: [] for m in scores_by_method}
+        self.level = level
+        self.per_seed: dict = {m: {} for m in runs}       # approach → seed → (group means (G,), draws (B, G))
+        vals = {(m, k): [] for m, r in runs.items() for k in r}
         draws = []
         for g in self.groups:
-            ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"])
-                                            for s in scores_by_method.values())))
-            for m, s in scores_by_method.items():
-                vals[m].append(s.set_index("subject_id")[value].groupby(level=0).mean().reindex(ids).to_numpy())
+            ids = sorted(set.intersection(*(set(s.loc[s[group_col] == g, "subject_id"]) for s in every)))
+            for (m, k) in vals:
+                s = runs[m][k]
+                vals[(m, k)].append(s.set_index("subject_id")[value].groupby(level=0).mean().reindex(ids).to_numpy())
             draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
-        for m, v in vals.items():
-            self.point[m] = np.array([x.mean() for x in v])
-            self.boot[m] = np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1)   # (n_boot, groups)
+        for (m, k), v in vals.items():
+            self.per_seed[m][k] = (np.array([x.mean() for x in v]),
+                                   np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1))
+        self.point = {m: np.median([p for p, _ in r.values()], axis=0) for m, r in self.per_seed.items()}
+        self.boot = {m: np.median([b for _, b in r.values()], axis=0) for m, r in self.per_seed.items()}
 
     def index(self, group) -> int:
         return self.groups.index(group)
 
+    def seeds(self, *methods: str) -> list[int]:
+        """The training seeds every one of ``methods`` holds."""
+        return sorted(set.intersection(*(set(self.per_seed[m]) for m in methods)))
+
     def estimate(self, fn, *methods: str) -> Estimate:
-        """``fn`` of the approaches' group means (arrays whose last axis follows :attr:`groups`)."""
-        point = float(fn(*(self.point[m] for m in methods)))
+        """``fn`` of the approaches' group means (arrays whose last axis follows :attr:`groups`): its value in
+        each shared seed, their median, and the percentile interval of the median over the shared draws."""
+        common = self.seeds(*methods)
+        if not common:
+            raise ValueError(f"{', '.join(methods)}: no training seed common to all of them")
+        per = {k: float(fn(*(self.per_seed[m][k][0] for m in methods))) for k in common}
+        boot = np.median(np.stack([fn(*(self.per_seed[m][k][1] for m in methods)) for k in common]), axis=0)
         a = (1 - self.level) / 2
-        lo, hi = np.nanquantile(fn(*(self.boot[m] for m in methods)), [a, 1 - a])
-        return Estimate({self.seed: point}, point, float(lo), float(hi))
+        lo, hi = np.nanquantile(boot, [a, 1 - a])
+        return Estimate(per, float(np.median(list(per.values()))), float(lo), float(hi))
+
+    def draws(self, method: str) -> np.ndarray:
+        """The bootstrap draws of ``method``'s group means, every seed's stacked: (seeds × B, G)."""
+        return np.concatenate([b for _, b in self.per_seed[method].values()])
 
 
 def sd(m):

@@ -17,7 +17,9 @@ from cmrlib.data.pipeline import Data
 from cmrlib.evaluation.fairness import group_table
 from cmrlib.evaluation.report import experiment_scores
 from cmrlib.evaluation.stats import bootstrap_mean, scheffe_vs_total, t_test
+from cmrlib.runs.evidence import seeded
 from cmrlib.runs.experiments import run_experiment
+from cmrlib.runs.store import NotInStore
 from cmrlib.studies.puyol2021.groupmodels import run_group_models
 from cmrlib.studies.puyol2021.metalearning import run_fair_meta_learning
 from cmrlib.studies.puyol2021.settings import settings
@@ -70,6 +72,21 @@ def run_approach(natural: Data, name: str, progress: bool = False) -> pd.DataFra
         return run_group_models(natural, groups_present(natural)[0], s["finetune_steps"],
                                 max(1, training_steps(natural.params) - s["finetune_steps"]), progress)
     raise KeyError(f"unknown approach {name!r}; expected one of {', '.join(APPROACHES)}")
+
+
+def approach_runs(natural: Data, name: str, progress: bool = False) -> dict[int, pd.DataFrame]:
+    """Per-structure metrics of one approach for each training seed of ``study2021.seeds`` (trained or resumed
+    where missing; inside :func:`cmrlib.runs.store.read_only`, the seeds the store holds). The split stays the
+    profile's: only the training seed changes."""
+    out = {}
+    for k in settings(natural.params)["seeds"]:
+        try:
+            out[k] = run_approach(seeded(natural, k), name, progress)
+        except NotInStore:
+            continue
+    if not out:
+        raise NotInStore(f"{name}: no training seed of this approach is in the run store; run chapter 14 first")
+    return out
 
 
 def split_counts(data: Data, fractions: dict | None = None) -> pd.DataFrame:
@@ -172,8 +189,9 @@ def share_vs_accuracy(table1: pd.DataFrame, counts: pd.DataFrame) -> pd.DataFram
 
 def table2(scores_by_approach: dict, group_col: str, groups, seed: int = 0) -> pd.DataFrame:
     """Table 2 in the study's units: :func:`cmrlib.evaluation.fairness.group_table` against the baseline, with the group
-    means, their average and SD (with intervals) in % DSC; SER is a ratio and stays as it is."""
+    means, their average and SD (with intervals) in % DSC; SER is a ratio and stays as it is. Scores may be
+    given per training seed (``{seed: scores}``, :func:`approach_runs`)."""
     t = group_table(scores_by_approach, group_col, groups, reference="baseline", seed=seed)
-    pct = [c for c in t.columns if "SER" not in c]
+    pct = [c for c in t.columns if "SER" not in c and c != "seeds"]
     t[pct] = 100 * t[pct]
     return t

@@ -29,8 +29,9 @@ from cmrlib.data.pipeline import Data
 from cmrlib.errors import InputError
 from cmrlib.evaluation.fairness import median_table
 from cmrlib.files import run_lock, stable_hash, write_atomic
+from cmrlib.runs.evidence import seeded, training_seeds
 from cmrlib.runs.experiments import run_experiment, trained_model
-from cmrlib.runs.store import require_stored
+from cmrlib.runs.store import NotInStore, require_stored
 from cmrlib.studies.skorupko2024.fidelity import shows_heart
 from cmrlib.studies.skorupko2024.generative import (
     Generator,
@@ -42,14 +43,20 @@ from cmrlib.studies.skorupko2024.generative import (
 )
 from cmrlib.training.methods import Method
 
-DEFAULTS = dict(counts=[480], minority_masks=0.5, mix=["pool"], classifier_steps=300, pairs=32)
+DEFAULTS = dict(counts=[480], minority_masks=0.5, mix=["pool"], classifier_steps=300, pairs=32, seeds=None)
 
 
 def settings(params: dict) -> dict:
     """The profile's synthesis settings (``generative.counts``, ``minority_masks``, ``mix``,
-    ``classifier_steps``, ``pairs``) over :data:`DEFAULTS`."""
+    ``classifier_steps``, ``pairs``, and ``seeds``: the training seeds of the downstream segmenters, the
+    profile's by default, :func:`cmrlib.runs.evidence.training_seeds`) over :data:`DEFAULTS`. The generator and
+    its synthetic set are made once, under the generator's own seed."""
     g = params.get("generative", {})
-    return {k: g.get(k, v) for k, v in DEFAULTS.items()}
+    s = {k: g.get(k, v) for k, v in DEFAULTS.items()}
+    s["seeds"] = training_seeds(params) if s["seeds"] is None else [int(x) for x in s["seeds"]]
+    if not s["seeds"]:
+        raise InputError("generative.seeds: an empty list; give at least one training seed")
+    return s
 
 
 def _train_slices(data: Data):
@@ -258,6 +265,22 @@ def downstream(data: Data, progress: bool = True) -> dict[str, pd.DataFrame]:
     for mix, n, source in experiments(data):
         name, method = synthetic_method(data, n, mix, source)
         out[name] = run_experiment(data, name, method, progress, prepare=prepare_training)
+    return out
+
+
+def downstream_runs(data: Data, progress: bool = True) -> dict[str, dict[int, pd.DataFrame]]:
+    """:func:`downstream` for each training seed of ``generative.seeds``: name → seed → metrics (inside
+    :func:`cmrlib.runs.store.read_only`, the seeds the store holds). Every seed trains on the same synthetic set."""
+    out: dict = {}
+    for k in settings(data.params)["seeds"]:
+        try:
+            per = downstream(seeded(data, k), progress)
+        except NotInStore:
+            continue
+        for name, r in per.items():
+            out.setdefault(name, {})[k] = r
+    if not out:
+        raise NotInStore("chapter 17's downstream segmenters: no training seed is in the run store; run chapter 17 first")
     return out
 
 
