@@ -258,6 +258,47 @@ def _(tmp):
     return _load_call(tmp / "m.csv"), ["m.csv", "row 2", "subject_id is empty"], []
 
 
+@case("manifest-id-spaces")
+def _(tmp):
+    _manifest(tmp)
+    rows = [dict(subject_id=sid, frame=f, image="S1_ED.nii.gz", label="S1_ED_gt.nii.gz", ethnicity="White")
+            for sid, f in (("S1", "ED"), (" S1", "ES"))]
+    pd.DataFrame(rows).to_csv(tmp / "m.csv", index=False)
+    return _load_call(tmp / "m.csv"), ["m.csv", "row 3", "' S1'", "leading or trailing spaces"], []
+
+
+@case("manifest-group-disagrees")
+def _(tmp):
+    _manifest(tmp)
+    rows = [dict(subject_id="S1", frame=f, image="S1_ED.nii.gz", label="S1_ED_gt.nii.gz", ethnicity=g, sex="F")
+            for f, g in (("ED", "White"), ("ES", "Black"))]
+    pd.DataFrame(rows).to_csv(tmp / "m.csv", index=False)
+    return _load_call(tmp / "m.csv"), ["m.csv", "subject S1", "ethnicity differs", "'White'", "'Black'"], []
+
+
+@case("manifest-sex-disagrees")
+def _(tmp):
+    _manifest(tmp)
+    rows = [dict(subject_id="S1", frame=f, image="S1_ED.nii.gz", label="S1_ED_gt.nii.gz", ethnicity="White", sex=x)
+            for f, x in (("ED", "F"), ("ES", "M"))]
+    pd.DataFrame(rows).to_csv(tmp / "m.csv", index=False)
+    return _load_call(tmp / "m.csv"), ["m.csv", "subject S1", "sex differs"], []
+
+
+@case("manifest-image-is-label")
+def _(tmp):
+    _manifest(tmp)
+    pd.DataFrame([dict(subject_id="S1", frame="ED", image="S1_ED_gt.nii.gz", label="S1_ED_gt.nii.gz")]).to_csv(
+        tmp / "m.csv", index=False)
+    return _load_call(tmp / "m.csv"), ["m.csv", "row 2", "same file"], []
+
+
+@case("image-constant")
+def _(tmp):
+    call, names, absent = _cache_call(tmp, img=np.full((4, 24, 24), 7.0, np.float32))
+    return call, names + ["constant"], absent
+
+
 @case("label-negative")
 def _(tmp):
     lab = _lab().astype(np.int16)
@@ -320,6 +361,14 @@ def _(tmp):
     aff[:3, 3] = (12.0, -4.0, 0.0)
     call, names, absent = _cache_call(tmp, lab_affine=aff)
     return call, names + ["origin"], absent
+
+
+@case("grid-direction")
+def _(tmp):
+    # the label's in-plane axes swapped, and its affine's columns swapped to match: same shape, spacing and origin
+    aff = np.array([[0.0, 1.5, 0, 0], [1.5, 0.0, 0, 0], [0, 0, 8.0, 0], [0, 0, 0, 1.0]])
+    call, names, absent = _cache_call(tmp, lab=_lab().transpose(0, 2, 1), lab_affine=aff)
+    return call, names + ["different directions"], absent
 
 
 # ----------------------------------------------------------------------------------------------- adapters

@@ -45,6 +45,9 @@ def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifes
     for i, sid in df["subject_id"].items():
         if pd.isna(sid) or not str(sid).strip():
             problems.append(f"row {i + 2}: subject_id is empty")
+        elif str(sid) != str(sid).strip():
+            problems.append(f"row {i + 2}: subject_id {str(sid)!r} has leading or trailing spaces; remove them "
+                            f"(as written it is another subject than {str(sid).strip()!r})")
     df["subject_id"] = df["subject_id"].astype(str)
     for i, row in df.iterrows():
         where = row_name(row, i)
@@ -67,14 +70,19 @@ def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifes
             fi = pd.to_numeric(pd.Series([row["frame_index"]]), errors="coerce").iloc[0]
             if pd.isna(fi) or not float(fi).is_integer() or fi < 0:
                 problems.append(f"{where}: frame_index {row['frame_index']!r} is not a non-negative integer")
+        full = {}
         for col in ("image", "label"):
             p = row[col]
             if not isinstance(p, str) or not p:
                 problems.append(f"{where}: {col} path is empty")
                 continue
-            full = Path(p) if Path(p).is_absolute() else root / p
-            if check_files and not full.exists():
-                problems.append(f"{where}: {col} file not found: {full}")
+            full[col] = Path(p) if Path(p).is_absolute() else root / p
+            if check_files and not full[col].exists():
+                problems.append(f"{where}: {col} file not found: {full[col]}")
+        if len(full) == 2 and full["image"].resolve() == full["label"].resolve():
+            problems.append(f"{where}: image and label are the same file ({row['image']}); the label column "
+                            "must name the segmentation")
+    problems += subject_disagreements(df)
     dup = df[df.duplicated(["subject_id", "frame"], keep=False)]
     for sid, frame in dup[["subject_id", "frame"]].drop_duplicates().itertuples(index=False):
         problems.append(f"subject {sid}, frame {frame}: appears more than once")
@@ -83,6 +91,24 @@ def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifes
     for col in ("image", "label"):
         df[col] = [str(Path(p) if Path(p).is_absolute() else (root / p).resolve()) for p in df[col]]
     return df
+
+
+PER_FRAME = ("frame", "image", "label", "label_map", "frame_index")
+
+
+def subject_disagreements(df: pd.DataFrame) -> list[str]:
+    """A subject's columns other than the per-frame ones (:data:`PER_FRAME`: its group, sex, age, split, …) must
+    hold one value in all its rows: otherwise the cache would keep the first row's without a word."""
+    out = []
+    cols = [c for c in df.columns if c not in PER_FRAME and c != "subject_id"]
+    several = df[df.duplicated("subject_id", keep=False)]
+    for sid, rows in several.groupby("subject_id", sort=False):
+        for c in cols:
+            vals = rows[c].astype(object).where(rows[c].notna(), None)
+            if vals.nunique(dropna=False) > 1:
+                by_frame = ", ".join(f"{f}: {v!r}" for f, v in zip(rows["frame"], vals))
+                out.append(f"subject {sid}: {c} differs between its rows ({by_frame}); a subject has one {c}")
+    return out
 
 
 def row_name(row, i: int) -> str:
@@ -134,7 +160,7 @@ def load_manifest(path: str | Path, check_files: bool = True) -> pd.DataFrame:
 
 def subjects_from_manifest(df: pd.DataFrame) -> pd.DataFrame:
     """One row per subject with its group columns (frame-specific columns dropped)."""
-    cols = [c for c in df.columns if c not in ("frame", "image", "label", "label_map", "frame_index")]
+    cols = [c for c in df.columns if c not in PER_FRAME]
     return df[cols].drop_duplicates("subject_id").reset_index(drop=True)
 
 

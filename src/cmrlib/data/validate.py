@@ -14,6 +14,28 @@ THROUGH_PLANE_MM = (0.5, 40.0)
 LABELS = (0, 1, 2, 3)
 
 
+AFFINE_MM = 0.5           # origins further apart than this, in mm, are different grids
+AFFINE_COSINE = 1e-3      # direction cosines that differ by more than this are different orientations
+
+
+def affine_problems(ia: np.ndarray, la: np.ndarray, where: str, image: str, label: str) -> list[str]:
+    """Whether an image and its label lie on one grid: the same direction cosines (each axis's unit vector,
+    within :data:`AFFINE_COSINE`) and the same origin (within :data:`AFFINE_MM` mm); the spacing is compared
+    by the caller. A label whose axes are swapped but stored with a matching affine has the image's shape,
+    spacing and origin, and only its direction cosines tell it apart."""
+    out = []
+    ic = ia[:3, :3] / np.linalg.norm(ia[:3, :3], axis=0).clip(1e-12)
+    lc = la[:3, :3] / np.linalg.norm(la[:3, :3], axis=0).clip(1e-12)
+    if not np.allclose(ic, lc, atol=AFFINE_COSINE):
+        out.append(f"{where}: image {image} and label {label} point their axes in different directions (direction "
+                   f"cosines {np.round(ic, 3).tolist()} against {np.round(lc, 3).tolist()}): the label is "
+                   "transposed, flipped or rotated against the image")
+    if not np.allclose(ia[:3, 3], la[:3, 3], atol=AFFINE_MM):
+        out.append(f"{where}: image {image} origin {np.round(ia[:3, 3], 2).tolist()} != label "
+                   f"origin {np.round(la[:3, 3], 2).tolist()} ({label}): the two grids differ")
+    return out
+
+
 def pair_problems(img: np.ndarray, isp, lab: np.ndarray, lsp, where: str, image: str, label: str,
                   label_map: dict[int, int] | None = None, affines=None) -> tuple[list[str], np.ndarray | None]:
     """Problems of one image/label pair, each naming ``where`` (subject and frame) and the file; and the label
@@ -24,9 +46,11 @@ def pair_problems(img: np.ndarray, isp, lab: np.ndarray, lsp, where: str, image:
         problems.append(f"{where}: image {image} shape {img.shape} != label {label} shape {lab.shape}")
     if not np.allclose(isp, lsp, atol=1e-3):
         problems.append(f"{where}: image spacing {isp} != label spacing {lsp} ({label})")
-    elif affines is not None and not np.allclose(affines[0][:3, 3], affines[1][:3, 3], atol=0.5):
-        problems.append(f"{where}: image {image} origin {np.round(affines[0][:3, 3], 2).tolist()} != label "
-                        f"origin {np.round(affines[1][:3, 3], 2).tolist()} ({label}): the two grids differ")
+    elif affines is not None:
+        problems += affine_problems(np.asarray(affines[0], float), np.asarray(affines[1], float), where, image, label)
+    if np.size(img) and np.ptp(np.asarray(img)) == 0:
+        problems.append(f"{where}: image {image} is constant (every voxel {np.asarray(img).flat[0]:g}): it holds no "
+                        "picture; was a mask or a blank export saved in its place?")
     z, y, x = isp
     if not (IN_PLANE_MM[0] <= y <= IN_PLANE_MM[1] and IN_PLANE_MM[0] <= x <= IN_PLANE_MM[1]
             and THROUGH_PLANE_MM[0] <= z <= THROUGH_PLANE_MM[1]):
