@@ -151,6 +151,25 @@ def _(tmp):
     return lambda: io.read_nifti(tmp / "x.nii.gz"), ["x.nii.gz"], []
 
 
+@case("symlink-loop")
+def _(tmp):
+    os.symlink(tmp / "b.nii.gz", tmp / "a.nii.gz")
+    os.symlink(tmp / "a.nii.gz", tmp / "b.nii.gz")
+    return lambda: io.read_nifti(tmp / "a.nii.gz"), ["a.nii.gz", "loop of links"], []
+
+
+@case("symlink-dangling")
+def _(tmp):
+    os.symlink(tmp / "moved.nii.gz", tmp / "a.nii.gz")
+    return lambda: io.read_nifti(tmp / "a.nii.gz"), ["a.nii.gz", "symbolic link to", "moved.nii.gz", "does not exist"], []
+
+
+@case("text-as-image")
+def _(tmp):
+    (tmp / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n" * 20)
+    return lambda: io.read_nifti(tmp / "passwd"), ["passwd", "not a NIfTI file", "root:x"], []
+
+
 @case("nan-voxels")
 def _(tmp):
     a = _img()
@@ -413,7 +432,7 @@ def _(tmp):
 
 @case("ukbb-code-unknown")
 def _(tmp):
-    return _ukbb_case(tmp, ["demo.csv row 3", "21000-0.0", "7"], codes=(1001, 7))
+    return _ukbb_case(tmp, ["demo.csv row 3", "21000-0.0", "is 7, not a code"], codes=(1001, 7))
 
 
 @case("ukbb-code-text")
@@ -558,6 +577,30 @@ def _(tmp):
     return lambda: load_spec(p), ["factors.fat_signal.location", "heart"], []
 
 
+@case("spec-nan-number")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s["sites"]["internal"].update(noise=float("nan")))
+    return lambda: load_spec(p), ["spec.yaml", "sites.internal.noise", "not a finite number"], []
+
+
+@case("spec-text-number")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s["sites"]["internal"].update(noise="0.03"))
+    return lambda: load_spec(p), ["spec.yaml", "sites.internal.noise", "expected a number", "'0.03'"], []
+
+
+@case("spec-number-out-of-range")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s["anatomy"].update(lvef=[1.5, 0.05]))
+    return lambda: load_spec(p), ["spec.yaml", "anatomy.lvef (mean)", "1.5", "outside"], []
+
+
+@case("spec-missing-anatomy")
+def _(tmp):
+    p = _spec_with(tmp, lambda s: s["anatomy"].pop("lv_wall_ed"))
+    return lambda: load_spec(p), ["spec.yaml", "missing field 'anatomy.lv_wall_ed'"], []
+
+
 @case("spec-yaml-syntax")
 def _(tmp):
     (tmp / "spec.yaml").write_text("factors: [1, 2\nsites: {}\n")
@@ -660,6 +703,59 @@ def _(tmp):
     return lambda: load_params(p), ["p.yaml", "seeds"], []
 
 
+@case("profile-seed-overflow")
+def _(tmp):
+    p = _smoke_with(tmp, {"seed": 2**64})
+    return lambda: load_params(p), ["p.yaml", "'seed'", "at most"], []
+
+
+@case("profile-realdata-method")
+def _(tmp):
+    from cmrlib.book.profile import load_profile
+    p = _smoke_with(tmp, {"realdata": {"methods": ["baseline", "oversampeling"]}})
+    return lambda: load_profile(p), ["p.yaml", "realdata.methods", "item 2", "did you mean 'oversampling'"], []
+
+
+@case("profile-sample-steps")
+def _(tmp):
+    from cmrlib.book.profile import load_profile
+    p = _smoke_with(tmp, {"generative": {"sample_steps": 500, "timesteps": 100}})
+    return lambda: load_profile(p), ["p.yaml", "generative.sample_steps 500", "timesteps 100"], []
+
+
+@case("profile-generative-base-steps")
+def _(tmp):
+    from cmrlib.book.profile import load_profile
+    p = _smoke_with(tmp, {"generative": {"steps": 6, "base_steps": 6}})
+    return lambda: load_profile(p), ["p.yaml", "generative.base_steps", "[0, 6)"], []
+
+
+@case("profile-generative-size")
+def _(tmp):
+    from cmrlib.book.profile import load_profile
+    p = _smoke_with(tmp, {"generative": {"size": 18, "channels": [8, 16, 32]}})
+    return lambda: load_profile(p), ["p.yaml", "generative.size 18", "multiple of"], []
+
+
+@case("profile-generative-channels")
+def _(tmp):
+    from cmrlib.book.profile import load_profile
+    p = _smoke_with(tmp, {"generative": {"channels": [8, 12]}})
+    return lambda: load_profile(p), ["p.yaml", "generative.channels", "multiples of 8"], []
+
+
+@case("realdata-folds-too-many")
+def _(tmp):
+    from types import SimpleNamespace
+
+    from cmrlib.studies.lee2025.realdata import cv_folds
+    subj = pd.DataFrame({"subject_id": [f"p{i}" for i in range(20)], "obesity": ["obese"] * 4 + ["not obese"] * 16,
+                         "split": "test"})
+    data = SimpleNamespace(subjects=subj, group_col="obesity")
+    return (lambda: cv_folds(data, 6, 0, {"not obese": 2, "obese": 1}, 0)), ["realdata.folds", "6 folds",
+                                                                              "obesity=obese has 4"], []
+
+
 # ----------------------------------------------------------------------------------------------- claims
 @case("claim-unknown-experiment")
 def _(tmp):
@@ -736,10 +832,20 @@ def _(tmp):
 ENTRIES = refusals.catalogue()
 
 
+INPUTS = [e for e in ENTRIES if "test" not in e]          # bad inputs: a case here each
+FAULTS = [e for e in ENTRIES if "test" in e]              # faults during a run: each names the test that injects it
+
+
 def test_catalogue_and_cases_match():
     ids = [e["id"] for e in ENTRIES]
     assert len(ids) == len(set(ids)) >= 40
-    assert set(ids) == set(CASES), (set(ids) ^ set(CASES))
+    assert {e["id"] for e in INPUTS} == set(CASES), ({e["id"] for e in INPUTS} ^ set(CASES))
+
+
+@pytest.mark.parametrize("entry", FAULTS, ids=[e["id"] for e in FAULTS])
+def test_each_fault_names_a_test_that_exists(entry, root):
+    path, _, name = entry["test"].partition("::")
+    assert name.startswith("test_") and f"def {name}(" in (root / path).read_text(), entry["test"]
 
 
 def test_book_page_is_current(root):
@@ -747,7 +853,7 @@ def test_book_page_is_current(root):
         "regenerate: python -m cmrlib.book.refusals > book/refusals.md"
 
 
-@pytest.mark.parametrize("entry", ENTRIES, ids=[e["id"] for e in ENTRIES])
+@pytest.mark.parametrize("entry", INPUTS, ids=[e["id"] for e in INPUTS])
 def test_bad_input_is_refused(entry, tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("CMRLIB_PSEUDONYM_KEY_FILE", raising=False)
     call, names, absent = CASES[entry["id"]](tmp_path)
@@ -767,6 +873,16 @@ def test_bad_input_is_refused(entry, tmp_path, capsys, monkeypatch):
         assert not Path(p).exists(), f"{p} left behind"
     for p in tmp_path.rglob("*"):
         assert ".partial" not in p.name and not p.name.endswith(".tmp"), f"partial output {p}"
+
+
+def test_a_file_that_is_not_nifti_is_refused_without_nibabels_notes(tmp_path, capfd, caplog):
+    (tmp_path / "passwd").write_text("root:x:0:0:root:/root:/bin/bash\n" * 20)
+    for raw in (b"root:x:0:0" * 40, b"\x5c\x01\x00\x00" + b"\x00" * 400):    # text; a 348 header without magic
+        (tmp_path / "x.nii").write_bytes(raw)
+        with pytest.raises(io.ImageReadError, match="not a NIfTI file"):
+            io.read_nifti(tmp_path / "x.nii")
+    out = capfd.readouterr()
+    assert out.out == out.err == "" and not caplog.records
 
 
 def test_leading_zero_ids_stay_text(tmp_path):

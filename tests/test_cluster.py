@@ -80,3 +80,46 @@ def test_seeded_experiments_become_one_job_per_training_seed():
                     ("baseline_cascade", 3), ("baseline_cascade", 4)]
     assert [job_label(n, s, params) for n, s in jobs[:2]] == ["baseline", "baseline@seed4"]
     assert seed_jobs(["baseline"], {"seed": 0}) == [("baseline", 0)]
+
+
+def test_sigterm_to_the_submitting_process_cancels_its_local_jobs(tmp_path):
+    """The parent waits on a local job that would run for a minute; SIGTERM to the parent cancels the job (as
+    ``scancel`` would) and the parent exits with 128 + 15."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import textwrap
+    import time
+    script = tmp_path / "parent.py"
+    script.write_text(textwrap.dedent(f"""
+        import os, time, submitit
+        from cmrlib.runs.cluster import cancelled_when_stopped
+
+        def work(path):
+            open(path, "w").write(str(os.getpid()))
+            time.sleep(60)
+
+        ex = submitit.AutoExecutor(folder={str(tmp_path / "jobs")!r}, cluster="local")
+        ex.update_parameters(timeout_min=5)
+        jobs = []
+        with cancelled_when_stopped(jobs):
+            jobs.append(ex.submit(work, {str(tmp_path / "pid")!r}))
+            jobs[0].result()
+    """))
+    parent = subprocess.Popen([sys.executable, str(script)], stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not (tmp_path / "pid").exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    child = int((tmp_path / "pid").read_text())
+    parent.send_signal(signal.SIGTERM)
+    assert parent.wait(timeout=30) == 128 + signal.SIGTERM
+    assert "stopped by SIGTERM: cancelled 1 job(s)" in parent.stderr.read()
+    for _ in range(50):
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            break
+        time.sleep(0.2)
+    else:
+        raise AssertionError(f"job process {child} outlived its parent")

@@ -206,3 +206,18 @@ def test_chunked_evaluation_gives_the_per_volume_table(tiny_params):
     chunked = evaluate(pv, data, progress=False, chunk=3)         # chunks that do not divide the volume count
     del pv.many
     pd.testing.assert_frame_equal(chunked, evaluate(pv, data, progress=False))
+
+
+def test_a_non_finite_loss_stops_the_run_and_keeps_the_last_finite_checkpoint(toy, tmp_path):
+    from cmrlib.training.train import TrainingDiverged
+    img, lab, groups = toy
+    rd = tmp_path / "run"
+    train_model(img, lab, CFG, rd, groups, progress=False, stop_at=2)          # a finite checkpoint at step 2
+    broken = img.astype(np.float32)
+    broken[:] = np.nan                                                         # the fault: NaN data from step 3 on
+    with pytest.raises(TrainingDiverged, match=r"run: the training loss became nan at step 3 of 6"):
+        train_model(broken, lab, CFG, rd, groups, progress=False)
+    assert torch.load(rd / "checkpoint.pt", weights_only=False)["step"] == 2  # the NaN weights were never saved
+    assert not list(rd.glob("*.tmp"))
+    log = (rd / "train_log.csv").read_text().splitlines()
+    assert log[-1].startswith("4,") and "nan" in log[-1]                       # the log shows where it went wrong

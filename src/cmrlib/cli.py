@@ -10,7 +10,8 @@ import time
 from pathlib import Path
 
 from cmrlib.book.build import build, chapter_numbers
-from cmrlib.config import load_params, runs_dir
+from cmrlib.book.profile import load_profile
+from cmrlib.config import runs_dir
 from cmrlib.data.adapters import acdc, check_out, mnms, read_key, ukbb
 from cmrlib.data.pipeline import prepare_cohort, prepare_data
 from cmrlib.errors import InputError
@@ -21,7 +22,7 @@ from cmrlib.training.methods import chapter_experiments
 
 
 def _cohort(a):
-    params = load_params(a.params)
+    params = load_profile(a.params)
     t0 = time.perf_counter()
     if params["cohort"].get("route", "nifti") == "nifti" or a.nifti:
         print(f"manifest: {prepare_cohort(params)}")
@@ -49,7 +50,7 @@ def _manifest(a):
 
 
 def _run(a):
-    params = load_params(a.params)
+    params = load_profile(a.params)
     names = chapter_experiments(a.only)          # an unknown chapter is refused before any data is built
     if a.executor != "sequential":                # one job per experiment; results land in the same store
         t0 = time.perf_counter()

@@ -93,6 +93,9 @@ def _counts(v):
             return f"count for {g!r} must be a whole number ≥ 0, got {n!r}"
 
 
+# seeds feed numpy (below 2^32) and torch generators, some as seed + k: bounded with room to spare
+MAX_SEED = 2**31 - 1001
+
 AUGMENT = {"rotate_deg": _num(0, 180), "scale": _pair(_num(0, lo_open=True)), "shift": _num(0, 1),
            "noise": _num(0), "gamma": _pair(_num(0, lo_open=True)), "contrast": _num(0), "bias_field": _num(0)}
 
@@ -109,11 +112,11 @@ TRAINING = {
     "network": _choice("unet", "dynunet"), "optimizer": _choice("sgd", "adam"), "channels": _list(_int(1), 2),
     "steps": _int(1), "batch_size": _int(1), "lr": _num(0, lo_open=True), "momentum": _num(0, 1),
     "weight_decay": _num(0), "poly_power": _num(0), "loss": _choice("dice_ce", "ce"), "augment": _augment,
-    "checkpoint_every": _int(1), "seed": _int(0), "amp": _choice("auto", "bf16", "off"), "dro_loss": _choice("dice_ce", "ce"),
+    "checkpoint_every": _int(1), "seed": _int(0, MAX_SEED), "amp": _choice("auto", "bf16", "off"), "dro_loss": _choice("dice_ce", "ce"),
     "compile": _bool,
 }
 SCHEMA = {
-    "profile": _str, "meaningful": _bool, "seed": _int(0), "seeds": _int(1), "extends": _str, "data_root": _str, "runs_root": _str,
+    "profile": _str, "meaningful": _bool, "seed": _int(0, MAX_SEED), "seeds": _int(1, 1000), "extends": _str, "data_root": _str, "runs_root": _str,
     "cohort": {
         "source": _str, "spec": _str, "route": _choice("nifti", "direct"), "internal": _counts, "external": _counts,
         "size": _int(16), "spacing_mm": _num(0, lo_open=True), "n_slices": _int(1),
@@ -133,16 +136,16 @@ SCHEMA = {
     "crop": {"buffer_mm": _num(0, lo_open=True), "fill": _choice("pad", "grow")},
     "study2021": {"split": {"train": _num(0, 1), "val": _num(0, 1), "test": _num(0, 1, lo_open=True)},
                   "finetune_steps": _int(1), "classifier_steps": _int(1), "joint_steps": _int(1),
-                  "meta_weight": _num(0), "classifier_lr": _num(0, lo_open=True), "seeds": _list(_int(0))},
-    "study2022": {"n_train": _int(4), "n_test": _int(4), "shares": _list(_num(0, 1)), "seeds": _list(_int(0)),
+                  "meta_weight": _num(0), "classifier_lr": _num(0, lo_open=True), "seeds": _list(_int(0, MAX_SEED))},
+    "study2022": {"n_train": _int(4), "n_test": _int(4), "shares": _list(_num(0, 1)), "seeds": _list(_int(0, MAX_SEED)),
                   "folds": _int(1), "compare_folds": _int(2), "min_cell": _int(1)},
     "generative": {"size": _int(4), "channels": _list(_int(8), 2), "attention": _bool, "steps": _int(1),
                    "base_steps": _int(0), "batch_size": _int(1), "lr": _num(0, lo_open=True), "timesteps": _int(2),
                    "schedule": _choice("linear_beta", "scaled_linear_beta", "cosine"),
                    "prediction": _choice("epsilon", "v_prediction", "sample"), "sample_steps": _int(1), "guidance": _num(0), "p_uncond": _num(0, 1), "checkpoint_every": _int(1),
-                   "seed": _int(0), "counts": _list(_int(1)), "minority_masks": _num(0, 1),
+                   "seed": _int(0, MAX_SEED), "counts": _list(_int(1)), "minority_masks": _num(0, 1),
                    "mix": _list(_choice("pool", "uniform")), "classifier_steps": _int(1), "pairs": _int(1),
-                   "seeds": _list(_int(0))},
+                   "seeds": _list(_int(0, MAX_SEED))},
     "cluster": {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1),
                 "timeout_min": _int(1)},
 }

@@ -16,6 +16,11 @@ class InputError(ValueError):
     """Bad input, named in the message."""
 
 
+class DamagedFile(InputError):
+    """A stored file (a checkpoint, a run's results) that is not what was written: cut short, emptied,
+    overwritten. It is never used; the message names it and the way out."""
+
+
 def did_you_mean(word: str, options) -> str:
     """`` (did you mean 'x'?)`` for the closest of ``options``, or the list of options when none is close."""
     options = [str(o) for o in options]

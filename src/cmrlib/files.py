@@ -1,6 +1,7 @@
 """Files that many writers share: hashing that names cache and run folders, a lock per folder, and writes
-that a reader sees whole or not at all (a rename into place). The lowest layer of the library: it imports
-nothing of cmrlib."""
+that a reader sees whole or not at all (a rename into place; a write that fails leaves no temporary file, and
+a full disk is said as such, with the place). The lowest layer of the library: it imports only
+:mod:`cmrlib.errors`."""
 from __future__ import annotations
 
 import contextlib
@@ -8,7 +9,10 @@ import fcntl
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
+
+from cmrlib.errors import InputError
 
 _held: dict[str, tuple[int, int]] = {}       # run folder -> (file descriptor, depth): re-entrant in one process
 
@@ -48,18 +52,56 @@ def run_lock(run_dir: str | Path):
             _held[key] = (fd, depth - 1)
 
 
+class DiskFull(InputError):
+    """A write that failed because the disk is full (or refused more): the message names the place and the
+    free space."""
+
+
+def storage_error(exc: BaseException, path: Path) -> BaseException:
+    """``exc`` as :class:`DiskFull` where it means that the disk holding ``path`` is full (``ENOSPC``, or
+    torch's zip writer's ``unexpected pos`` after a short write), else ``exc`` itself."""
+    import errno
+    full = isinstance(exc, OSError) and exc.errno in (errno.ENOSPC, errno.EDQUOT)
+    full = full or (isinstance(exc, RuntimeError) and ("unexpected pos" in str(exc) or "file write failed" in str(exc)))
+    if not full:
+        return exc
+    where = Path(path).parent
+    try:
+        free = f"{shutil.disk_usage(where).free / 2**20:.0f} MiB free there now"
+    except OSError:
+        free = "its free space unknown"
+    return DiskFull(f"{path}: the disk is full ({free}); nothing was written. Free space on the disk holding "
+                    f"{where}, or point CMRLIB_RUNS (run store) or CMRLIB_DATA (caches) at a larger disk, and run again")
+
+
+def _replace_into(path: Path, write) -> None:
+    """``write(tmp)`` into a temporary file beside ``path``, then rename it into place; on failure the
+    temporary file is removed and a full disk raised as :class:`DiskFull`."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)
+        err = storage_error(exc, path)
+        if err is exc:
+            raise
+        raise err from None
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a file beside ``path``, then rename it into place: a reader sees the old file or the
     whole new one, never half of it."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+    _replace_into(path, lambda tmp: tmp.write_text(text))
+
+
+def write_atomic_bytes(path: Path, data: bytes) -> None:
+    """:func:`write_atomic` for bytes."""
+    _replace_into(path, lambda tmp: tmp.write_bytes(data))
 
 
 def save_atomic(obj, path: Path) -> None:
     """``torch.save`` into a file beside ``path``, then rename it into place (a checkpoint is whole or absent)."""
     import torch  # the only torch use of this module: keep the base layer light to import
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    torch.save(obj, tmp)
-    os.replace(tmp, path)
+    _replace_into(path, lambda tmp: torch.save(obj, tmp))

@@ -18,7 +18,7 @@ import yaml
 
 import cmrlib
 from cmrlib.book.chapter import SMOKE_NOTE
-from cmrlib.config import load_params
+from cmrlib.book.profile import load_profile
 from cmrlib.errors import InputError
 
 
@@ -141,7 +141,7 @@ def execute(root: Path, params_path: str, out: Path, only: list[str] | None = No
 def build(params_path: str, root: str | Path = ".", kernel: str = "python3", only=None) -> Path:
     """Execute every chapter and render the HTML book; return the path of its index.html."""
     root = Path(root).resolve()
-    params = load_params(root / params_path if not Path(params_path).is_absolute() else params_path)
+    params = load_profile(root / params_path if not Path(params_path).is_absolute() else params_path)
     out = root / "_build" / "executed" / params["profile"]
     if out.exists() and not only:      # a partial run (--only) keeps the chapters executed before
         shutil.rmtree(out)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from cmrlib.config import load_params
+from cmrlib.book.profile import load_profile
 from cmrlib.evaluation.report import MISSING
 
 SMOKE_NOTE = ("Smoke profile: every number on this page comes from a run far too short to mean anything; "
@@ -37,7 +37,7 @@ def start(params_path: str) -> dict:
     root = book_root()
     if not Path(params_path).exists() and root is not None and (root / params_path).exists():
         os.chdir(root)
-    params = load_params(params_path)
+    params = load_profile(params_path)
     random.seed(params["seed"])
     np.random.seed(params["seed"])
     torch.manual_seed(params["seed"])

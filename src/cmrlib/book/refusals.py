@@ -27,7 +27,8 @@ def page(path: str | Path = CATALOGUE) -> str:
            "dataset adapters, profiles, the cohort spec, the command line) and refused with a message that names "
            "the file, row, subject or field and, where there is one, the fix. The command line prints a refusal "
            "as one line and exits with status 2 (`--debug` shows the traceback). Each refusal below is a test "
-           f"case; there are {len(entries)}.", ""]
+           f"case; there are {len(entries)}. The last table lists faults that happen during a run rather than in an "
+           "input, each injected by the test it names.", ""]
     areas = list(dict.fromkeys(e["area"] for e in entries))
     for area in areas:
         out += [f"## {area.capitalize()}", "", "| input | refused with | why |", "|---|---|---|"]

@@ -24,7 +24,7 @@ from cmrlib.data.io import SPACING_DECIMALS, ImageReadError, read_pair
 from cmrlib.data.manifest import ManifestError, parse_label_map, row_name
 from cmrlib.data.validate import pair_problems
 from cmrlib.errors import InputError
-from cmrlib.files import run_lock, stable_hash
+from cmrlib.files import run_lock, stable_hash, storage_error
 
 
 @dataclass(frozen=True)
@@ -142,10 +142,14 @@ def build_cache(volumes: Iterable, subjects: pd.DataFrame, key: str, root: str |
     if (final / "slices.npz").exists():
         return load_cache(final)
     root.mkdir(parents=True, exist_ok=True)
-    with run_lock(root / f".lock-{key}"):     # chapters run side by side build each cache once
-        if (final / "slices.npz").exists():
-            return load_cache(final)
-        return _build_cache(volumes, subjects, key, root, final, prep, total, progress)
+    lock = root / f".lock-{key}"
+    try:
+        with run_lock(lock):     # chapters run side by side build each cache once
+            if (final / "slices.npz").exists():
+                return load_cache(final)
+            return _build_cache(volumes, subjects, key, root, final, prep, total, progress)
+    finally:                     # built or failed, the lock's folder goes (a builder still waiting holds its own)
+        shutil.rmtree(lock, ignore_errors=True)
 
 
 def _build_cache(volumes, subjects, key, root, final, prep, total, progress) -> Cache:
@@ -173,9 +177,12 @@ def _build_cache(volumes, subjects, key, root, final, prep, total, progress) -> 
         if final.exists():
             shutil.rmtree(final)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as exc:
         shutil.rmtree(tmp, ignore_errors=True)
-        raise
+        err = storage_error(exc, tmp / "slices.npz")
+        if err is exc:
+            raise
+        raise err from None
     return load_cache(final)
 
 

@@ -12,7 +12,10 @@ that produced them.
 """
 from __future__ import annotations
 
+import errno
 import gzip
+import logging
+import os
 import zlib
 from pathlib import Path
 
@@ -36,6 +39,21 @@ def _sitk():
         return None
 
 
+def _nifti_header(raw: bytes) -> bool:
+    """Whether ``raw`` begins with a NIfTI-1 (348-byte header, magic ``n+1``/``ni1`` at byte 344) or NIfTI-2
+    (540 bytes, magic ``n+2``/``ni2`` at byte 4) header, in either byte order."""
+    import struct
+    if len(raw) < 348:
+        return False
+    for order in "<>":
+        size = struct.unpack(order + "i", raw[:4])[0]
+        if size == 348 and raw[344:347] in (b"n+1", b"ni1"):
+            return True
+        if size == 540 and raw[4:7] in (b"n+2", b"ni2"):
+            return True
+    return False
+
+
 def _load(path: Path):
     """The nibabel image of a whole, intact NIfTI-1/2 file (its bytes held in memory), and its voxel
     spacing (x, y, z) as stored: nibabel's header check replaces a zero spacing by 1, which must be seen."""
@@ -46,13 +64,21 @@ def _load(path: Path):
             raw = gzip.decompress(raw)
         except (EOFError, OSError, zlib.error) as exc:
             raise ImageReadError(f"{path}: truncated or corrupt gzip stream ({exc}); copy the file again") from exc
+    if not _nifti_header(raw):
+        raise ImageReadError(f"{path}: not a NIfTI file (no NIfTI-1 or NIfTI-2 header; it begins with "
+                             f"{raw[:16]!r})")
     img, last = None, None
-    for cls in (nib.Nifti1Image, nib.Nifti2Image):
-        try:
-            img = cls.from_bytes(raw)
-            break
-        except Exception as exc:  # noqa: BLE001 - the other NIfTI version may fit
-            last = exc
+    quiet = logging.getLogger("nibabel.global")
+    level, quiet.level = quiet.level, logging.CRITICAL      # nibabel's own notes on a header it fixes
+    try:
+        for cls in (nib.Nifti1Image, nib.Nifti2Image):
+            try:
+                img = cls.from_bytes(raw)
+                break
+            except Exception as exc:  # noqa: BLE001 - the other NIfTI version may fit
+                last = exc
+    finally:
+        quiet.level = level
     if img is None:
         raise ImageReadError(f"{path}: not a NIfTI file ({last})")
     hdr = img.header
@@ -72,6 +98,18 @@ def read_nifti(path: str | Path, frame_index: int | None = None) -> tuple[np.nda
     return arr, spacing
 
 
+def missing_reason(path: Path) -> str:
+    """Why ``path`` cannot be opened: not found, or a symbolic link that leads nowhere or in a loop."""
+    if not path.is_symlink():
+        return "file not found"
+    try:
+        path.resolve(strict=True)
+    except (RuntimeError, OSError) as exc:
+        if "loop" in str(exc).lower() or getattr(exc, "errno", None) == errno.ELOOP:
+            return "a symbolic link in a loop of links (it leads back to itself); point it at the file"
+    return f"a symbolic link to {os.readlink(path)}, which does not exist; point it at the file"
+
+
 def read_pair(image: str | Path, label: str | Path, frame_index: int | None = None):
     """An image and its label, each read by :func:`read_volume`: (image, spacing, label, spacing, (image
     affine, label affine))."""
@@ -84,7 +122,7 @@ def read_volume(path: str | Path, frame_index: int | None = None):
     """:func:`read_nifti` plus the file's voxel-to-world affine, from the same read."""
     path = Path(path)
     if not path.exists():
-        raise ImageReadError(f"{path}: file not found")
+        raise ImageReadError(f"{path}: {missing_reason(path)}")
     if path.is_dir():
         raise ImageReadError(f"{path}: is a folder, not a NIfTI file")
     try:

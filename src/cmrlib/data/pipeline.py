@@ -4,6 +4,7 @@ Used by the CLI and the first cells of every chapter, so each chapter starts fro
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from cmrlib.data import synthetic
 from cmrlib.data.cache import Cache, Preprocessing, build_cache, manifest_key, volumes_from_manifest
 from cmrlib.data.curation import split_train_test
 from cmrlib.data.manifest import load_manifest, subjects_from_manifest
-from cmrlib.files import run_lock, stable_hash
+from cmrlib.files import run_lock, stable_hash, storage_error
 
 
 @dataclass
@@ -99,8 +100,19 @@ def prepare_cohort(params: dict, progress: bool = True) -> Path:
     out = Path(params["data_root"]) / "synthetic" / synthetic_key(params)
     if (out / "manifest.csv").exists():
         return out / "manifest.csv"
-    with run_lock(out.with_name(out.name + ".lock")):     # chapters run side by side write the cohort once
-        return synthetic.write_cohort(load_spec(params), cohort_config(params), out, progress=progress)
+    lock, partial = out.with_name(out.name + ".lock"), out.with_name(out.name + ".partial")
+    try:
+        with run_lock(lock):     # chapters run side by side write the cohort once
+            try:
+                return synthetic.write_cohort(load_spec(params), cohort_config(params), out, progress=progress)
+            except BaseException as exc:        # the writer's temporary folder goes with the failure
+                shutil.rmtree(partial, ignore_errors=True)
+                err = storage_error(exc, partial / "manifest.csv")
+                if err is exc:
+                    raise
+                raise err from None
+    finally:
+        shutil.rmtree(lock, ignore_errors=True)
 
 
 def prepare_data(params: dict, progress: bool = True) -> Data:

@@ -42,6 +42,54 @@ ANATOMY_FIELDS = ("lv_endo_radius_ed", "rv_radius_ratio", "lv_length_ed", "lv_wa
                   "ghost_shift_mm", "body_depth_ratio")
 
 
+# Every number of the spec, with the range a renderer can use: (kind, low, high, required). Kinds: "scalar";
+# "pair" ([mean, SD], the SD ≥ 0, the range for the mean); "xy" (two numbers, each in the range). A NaN, an
+# infinity, a text or a value out of range is refused at load: rendered, it would give a NaN cache or a body
+# of no size without a word.
+ANATOMY_RULES = {
+    "lv_endo_radius_ed": ("pair", 1, 100, True), "lv_length_ed": ("pair", 1, 250, True),
+    "lv_wall_ed": ("pair", 0.5, 40, True), "lvef": ("pair", 0.05, 0.95, True), "rvef": ("pair", 0.05, 0.95, True),
+    "rv_radius_ratio": ("scalar", 0.1, 5, False), "lean_half_width_male": ("scalar", 10, 500, True),
+    "lean_half_width_female": ("scalar", 10, 500, True), "body_depth_ratio": ("scalar", 0.1, 2, False),
+    "heart_centre_mm": ("xy", -250, 250, False), "ghost_shift_mm": ("scalar", 0, 250, False),
+    "fat_mm_at_bmi22": ("scalar", 0, 200, True), "fat_mm_per_bmi": ("scalar", 0, 20, True),
+    "slice_spacing_mm": ("scalar", 0.5, 50, True), "artefact_rate_per_bmi": ("scalar", 0, 1, False),
+}
+SITE_RULES = {"noise": ("scalar", 0, 1), "blur_px": ("scalar", 0, 20), "shading": ("scalar", 0, 1),
+              "contrast": ("scalar", 0.01, 10), "ghost_amplitude": ("range", 0, 5)}
+
+
+def _number(v, where: str, lo: float | None = None, hi: float | None = None) -> float:
+    """``v`` as a finite number within [lo, hi], or a :class:`SpecError` naming ``where``."""
+    import math
+    if isinstance(v, bool) or not isinstance(v, (int, float)):
+        raise SpecError(f"{where}: expected a number, got {v!r}")
+    if not math.isfinite(v):
+        raise SpecError(f"{where}: {v!r} is not a finite number")
+    if lo is not None and v < lo:
+        raise SpecError(f"{where}: {v!r} is outside [{lo:g}, {'∞' if hi is None else f'{hi:g}'}]")
+    if hi is not None and v > hi:
+        raise SpecError(f"{where}: {v!r} is outside [{'-∞' if lo is None else f'{lo:g}'}, {hi:g}]")
+    return float(v)
+
+
+def _rule(v, kind: str, lo: float, hi: float, where: str) -> None:
+    if kind == "scalar":
+        _number(v, where, lo, hi)
+        return
+    if not (isinstance(v, list) and len(v) == 2):
+        shape = {"pair": "[mean, sd]", "xy": "[x, y]", "range": "[low, high]"}[kind]
+        raise SpecError(f"{where}: expected {shape}, got {v!r}")
+    if kind == "pair":
+        _number(v[0], f"{where} (mean)", lo, hi)
+        _number(v[1], f"{where} (sd)", 0, None if hi is None else hi)
+    else:
+        _number(v[0], f"{where}[0]", lo, hi)
+        _number(v[1], f"{where}[1]", lo, hi)
+        if kind == "range" and v[0] > v[1]:
+            raise SpecError(f"{where}: low {v[0]!r} above high {v[1]!r}")
+
+
 def load_spec(path: str | Path) -> dict:
     """Read and validate a cohort spec; errors name the file and the offending field."""
     path = Path(path)
@@ -78,24 +126,24 @@ def validate_spec(spec: dict, source: str = "spec") -> dict:
             if not isinstance(d, dict):
                 raise SpecError(f"{where}: must be a mapping of {', '.join(DEMOGRAPHIC_FIELDS)}")
             _unknown(d, DEMOGRAPHIC_FIELDS, where)
-            for f in ("age", "height", "weight"):
+            for f, (lo, hi) in (("age", (0, 120)), ("height", (50, 250)), ("weight", (20, 350))):
                 v = d.get(f)
-                if not (isinstance(v, list) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)):
+                if not (isinstance(v, list) and len(v) == 2):
                     raise SpecError(f"{where}.{f}: expected [mean, sd], got {v!r}")
-                if v[1] < 0:
+                _number(v[0], f"{where}.{f} (mean)", lo, hi)
+                if _number(v[1], f"{where}.{f} (sd)") < 0:
                     raise SpecError(f"{where}.{f}: negative SD {v[1]}")
             for f in ("male_fraction", "hypertension"):
                 v = d.get(f)
-                if not isinstance(v, (int, float)) or not 0 <= v <= 1:
+                if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 <= v <= 1:
                     raise SpecError(f"{where}.{f}: expected a probability in [0, 1], got {v!r}")
     for name, fac in spec["factors"].items():
         where = f"{source}: factors.{name}"
         if not isinstance(fac, dict):
             raise SpecError(f"{where}: must be a mapping of {', '.join(FACTOR_KEYS)}")
         _unknown(fac, FACTOR_KEYS, where)
-        if not isinstance(fac.get("default"), (int, float)) or isinstance(fac.get("default"), bool):
-            if "default" in fac:
-                raise SpecError(f"{where}.default: expected a number, got {fac['default']!r}")
+        if "default" in fac:
+            _number(fac["default"], f"{where}.default")
         if not isinstance(fac.get("groups") or {}, dict):
             raise SpecError(f"{where}.groups: expected a mapping of group to value, got {fac['groups']!r}")
         for f in FACTOR_FIELDS:
@@ -106,16 +154,16 @@ def validate_spec(spec: dict, source: str = "spec") -> dict:
         for g, v in (fac.get("groups") or {}).items():
             if g not in ETHNICITIES:
                 raise SpecError(f"{where}.groups.{g}: unknown group{did_you_mean(g, ETHNICITIES)}")
-            if not isinstance(v, (int, float)):
-                raise SpecError(f"{where}.groups.{g}: expected a number, got {v!r}")
+            _number(v, f"{where}.groups.{g}")
     for req in ("subcutaneous_fat_thickness", "fat_signal", "ghosting_rate", "banding_rate", "myocardial_wall"):
         if req not in spec["factors"]:
             raise SpecError(f"{source}: missing field 'factors.{req}'")
     for k, v in (spec.get("appearance") or {}).items():
         if k not in APPEARANCE:
             raise SpecError(f"{source}: appearance.{k}: unknown field (expected one of {', '.join(APPEARANCE)})")
-        if not isinstance(v, (int, float)) or v < 0:
-            raise SpecError(f"{source}: appearance.{k}: expected a non-negative number, got {v!r}")
+        _number(v, f"{source}: appearance.{k}", 0, None if k not in ("texture_mm", "clutter_mm") else 1000)
+        if k in ("texture_mm", "clutter_mm") and v <= 0:
+            raise SpecError(f"{source}: appearance.{k}: a length must be positive, got {v!r}")
     if spec["reference_group"] not in ETHNICITIES:
         raise SpecError(f"{source}: reference_group {spec['reference_group']!r} is not a group"
                         f"{did_you_mean(spec['reference_group'], ETHNICITIES)}")
@@ -124,4 +172,13 @@ def validate_spec(spec: dict, source: str = "spec") -> dict:
         for f in SITE_FIELDS:
             if f not in s:
                 raise SpecError(f"{source}: missing field 'sites.{site}.{f}'")
+            kind, lo, hi = SITE_RULES[f]
+            _rule(s[f], kind, lo, hi, f"{source}: sites.{site}.{f}")
+    anatomy = spec["anatomy"]
+    for f, (kind, lo, hi, required) in ANATOMY_RULES.items():
+        if f not in anatomy:
+            if required:
+                raise SpecError(f"{source}: missing field 'anatomy.{f}'")
+            continue
+        _rule(anatomy[f], kind, lo, hi, f"{source}: anatomy.{f}")
     return spec

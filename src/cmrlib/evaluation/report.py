@@ -10,6 +10,7 @@ import pandas as pd
 from cmrlib.evaluation.fairness import fairness_summary, median_table
 from cmrlib.evaluation.metrics import subject_scores
 from cmrlib.evaluation.stats import anova, mann_whitney, t_test
+from cmrlib.files import write_atomic
 
 MISSING = "—"      # shown where a value does not apply (a table cell, a missing SD)
 
@@ -53,7 +54,7 @@ def write_summary(results: dict[str, pd.DataFrame], params: dict, path: str | Pa
                        cur.get("minority", "Black"))
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    df.to_csv(path, index=False)
+    write_atomic(path, df.to_csv(index=False))     # a reader never sees half a summary
     return df
 
 

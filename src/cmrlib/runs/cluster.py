@@ -19,7 +19,12 @@ experiments compute the same numbers on the CPU.
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
+import sys
+import threading
+import time
 from pathlib import Path
 
 from cmrlib.config import load_params, runs_dir
@@ -94,6 +99,59 @@ def job_label(name: str, seed: int, params: dict) -> str:
     return name if seed == params["seed"] else f"{name}@seed{seed}"
 
 
+class _Stopped(BaseException):
+    def __init__(self, signum: int):
+        super().__init__(signum)
+        self.signum = signum
+
+
+def cancel_jobs(jobs: list, grace_s: float = 10.0) -> list[str]:
+    """Cancel every job not finished yet, as Slurm's ``scancel`` would (a local job gets SIGINT, then SIGKILL
+    after ``grace_s`` seconds if still running); returns their ids. A cancelled job keeps its last checkpoint,
+    and submitting again resumes it."""
+    live = [j for j in jobs if not j.done()]
+    for j in live:
+        with contextlib.suppress(Exception):
+            j.cancel(check=False)
+    end = time.monotonic() + grace_s
+    for j in live:
+        proc = getattr(j, "_process", None)
+        if proc is not None:
+            with contextlib.suppress(Exception):
+                proc.wait(timeout=max(0.0, end - time.monotonic()))
+            if proc.poll() is None:
+                proc.kill()
+    return [str(j.job_id) for j in live]
+
+
+@contextlib.contextmanager
+def cancelled_when_stopped(jobs: list):
+    """While this block runs, SIGTERM, SIGINT or SIGHUP to this process cancels ``jobs`` (a list that may grow)
+    before it exits with status 128 + the signal: no job outlives the command that submitted it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def stop(signum, frame):
+        raise _Stopped(signum)
+    sigs = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+    old = {s: signal.signal(s, stop) for s in sigs}
+    try:
+        yield
+    except (_Stopped, KeyboardInterrupt) as exc:
+        signum = exc.signum if isinstance(exc, _Stopped) else signal.SIGINT
+        for s in sigs:
+            signal.signal(s, signal.SIG_IGN)          # a second signal must not interrupt the cancelling
+        ids = cancel_jobs(jobs)
+        print(f"[cluster] stopped by {signal.Signals(signum).name}: cancelled {len(ids)} job(s) "
+              f"({', '.join(ids) or 'none running'}); submit again to resume them from their checkpoints",
+              file=sys.stderr, flush=True)
+        raise SystemExit(128 + int(signum)) from None
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+
+
 def submit(params_path: str, names: list[str], kind: str = "slurm", wait: bool = True) -> dict[str, str]:
     """Run ``names`` as jobs, each under every training seed it needs (:func:`seed_jobs`; see the module's
     description); returns :func:`job_label` → run folder."""
@@ -112,19 +170,23 @@ def submit(params_path: str, names: list[str], kind: str = "slurm", wait: bool =
 
     def labels(wave, jobs):
         return ", ".join(f"{job_label(n, s, params)} ({j.job_id})" for (n, s), j in zip(wave, jobs))
-    jobs = array(first)
-    print(f"[cluster] {kind}: {len(first)} training job(s): {labels(first, jobs)}", flush=True)
-    done = {}
-    if second:
-        if kind == "slurm":
-            ex.update_parameters(slurm_additional_parameters={"dependency": "afterok:" + ":".join(j.job_id for j in jobs)})
-        else:
-            done.update({job_label(n, s, params): j.result() for (n, s), j in zip(first, jobs)})
-        later = array(second)
-        print(f"[cluster] {kind}: {len(second)} cascade job(s) after them: {labels(second, later)}", flush=True)
-        jobs, first = jobs + later, first + second
-    if not wait:
-        return {}
-    for (n, s), j in zip(first, jobs):
-        done[job_label(n, s, params)] = j.result()   # raises with the job's own traceback when it failed
-    return done
+    submitted: list = []
+    with cancelled_when_stopped(submitted) if wait else contextlib.nullcontext():
+        jobs = array(first)
+        submitted += jobs
+        print(f"[cluster] {kind}: {len(first)} training job(s): {labels(first, jobs)}", flush=True)
+        done = {}
+        if second:
+            if kind == "slurm":
+                ex.update_parameters(slurm_additional_parameters={"dependency": "afterok:" + ":".join(j.job_id for j in jobs)})
+            else:
+                done.update({job_label(n, s, params): j.result() for (n, s), j in zip(first, jobs)})
+            later = array(second)
+            submitted += later
+            print(f"[cluster] {kind}: {len(second)} cascade job(s) after them: {labels(second, later)}", flush=True)
+            jobs, first = jobs + later, first + second
+        if not wait:
+            return {}
+        for (n, s), j in zip(first, jobs):
+            done[job_label(n, s, params)] = j.result()   # raises with the job's own traceback when it failed
+        return done

@@ -14,7 +14,7 @@ from cmrlib.data.pipeline import Data, volume_indices, with_training
 from cmrlib.errors import InputError
 from cmrlib.evaluation.metrics import volume_metrics
 from cmrlib.files import run_lock, write_atomic
-from cmrlib.runs.store import read_metrics, require_stored, run_dir_for
+from cmrlib.runs.store import read_metrics, require_stored, run_dir_for, write_metrics
 from cmrlib.training.losses import make_objective
 from cmrlib.training.methods import METHODS, Method, make_sampler, train_config
 from cmrlib.training.postprocess import postprocess, postprocessing
@@ -146,7 +146,7 @@ def stored_metrics(rd, compute) -> pd.DataFrame:
         if out.exists():        # another process finished it while this one waited for the lock
             return read_metrics(out)
         df = compute()
-        write_atomic(out, df.to_csv(index=False))
+        write_metrics(rd, df)
         return read_metrics(out)
 
 

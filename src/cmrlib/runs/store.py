@@ -15,8 +15,8 @@ import pandas as pd
 from cmrlib.config import runs_dir
 from cmrlib.data.crop import crop_size
 from cmrlib.data.pipeline import Data
-from cmrlib.errors import InputError
-from cmrlib.files import stable_hash
+from cmrlib.errors import DamagedFile, InputError
+from cmrlib.files import stable_hash, write_atomic, write_atomic_bytes
 from cmrlib.training.methods import METHODS, Method, train_config
 from cmrlib.training.postprocess import postprocessing
 from cmrlib.training.sampling import group_order
@@ -63,9 +63,83 @@ def run_dir_for(data: Data, name: str, method: Method) -> Path:
     return runs_dir(data.params) / f"{name}-{run_key(data, name, method)}"
 
 
+RECORD = "record.json"     # beside metrics.csv: what the finished run wrote (bytes, rows, subjects, SHA-256)
+
+
+class DamagedRun(DamagedFile):
+    """A file of the run store that is not what its run wrote (cut short, emptied, overwritten): never used,
+    never summarised; the message names the file and the way out."""
+
+
+def _way_out(rd: Path) -> str:
+    return (f"remove the folder {rd} and run its chapter again (it is retrained from scratch), or copy the whole "
+            "folder again from the store it came from")
+
+
+def _describe(df: pd.DataFrame) -> dict:
+    return {"rows": int(len(df)),
+            "subjects": int(df["subject_id"].nunique()) if "subject_id" in df.columns else None}
+
+
+def _parse(raw: bytes, path: Path) -> pd.DataFrame:
+    import io
+    try:
+        df = pd.read_csv(io.BytesIO(raw), dtype={"subject_id": str})
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, ValueError) as exc:
+        raise DamagedRun(f"{path}: damaged, not a readable table ({type(exc).__name__}: {str(exc)[:120]}); "
+                         f"{_way_out(path.parent)}") from None
+    if df.empty:
+        raise DamagedRun(f"{path}: damaged, it holds no results (a header and no rows); {_way_out(path.parent)}")
+    return df
+
+
+def write_metrics(rd: Path, df: pd.DataFrame) -> None:
+    """Write a finished run's ``metrics.csv`` and its record (:data:`RECORD`: bytes, rows, subjects and SHA-256
+    of the file). The record is written first: a run killed between the two has a record and no metrics, and
+    computes them again; never metrics without their record."""
+    import hashlib
+    import json
+    text = df.to_csv(index=False).encode()
+    record = {"file": "metrics.csv", "bytes": len(text), "sha256": hashlib.sha256(text).hexdigest(),
+              **_describe(df)}
+    write_atomic(Path(rd) / RECORD, json.dumps(record, indent=1))
+    write_atomic_bytes(Path(rd) / "metrics.csv", text)
+
+
 def read_metrics(path: Path) -> pd.DataFrame:
-    """An experiment's ``metrics.csv`` (subject IDs kept as text)."""
-    return pd.read_csv(path, dtype={"subject_id": str})
+    """An experiment's ``metrics.csv`` (subject IDs kept as text), checked against the record its run wrote
+    (:func:`write_metrics`): a file that differs (a partial copy cut short, an edited or emptied file) raises
+    :class:`DamagedRun` naming what the run wrote and what the file holds. A file from before records existed is
+    checked for being a readable table with results, and then recorded."""
+    import hashlib
+    import json
+    path = Path(path)
+    raw = path.read_bytes()
+    rec_path = path.parent / RECORD
+    if rec_path.exists():
+        try:
+            rec = json.loads(rec_path.read_text())
+            want = rec["sha256"]
+        except (ValueError, KeyError, TypeError):
+            raise DamagedRun(f"{rec_path}: damaged record of {path.name}; {_way_out(path.parent)}") from None
+        if hashlib.sha256(raw).hexdigest() != want:
+            try:
+                now = _describe(pd.read_csv(__import__("io").BytesIO(raw), dtype={"subject_id": str}))
+                holds = f"it holds {now['rows']} rows" + (f" of {now['subjects']} subjects" if now["subjects"] else "")
+            except Exception:       # noqa: BLE001 - any failure to parse is itself the damage being reported
+                holds = "it is not a readable table"
+            wrote = f"{rec.get('rows')} rows" + (f" of {rec['subjects']} subjects" if rec.get("subjects") else "")
+            raise DamagedRun(f"{path}: damaged: {holds} ({len(raw)} bytes), its run wrote {wrote} "
+                             f"({rec.get('bytes')} bytes, another checksum); {_way_out(path.parent)}")
+        return _parse(raw, path)
+    df = _parse(raw, path)
+    record = {"file": "metrics.csv", "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest(), **_describe(df),
+              "recorded": "on first read (written before records existed)"}
+    try:
+        write_atomic(rec_path, json.dumps(record, indent=1))
+    except OSError:
+        pass            # a read-only copy of a store is still readable
+    return df
 
 
 def stored_results(params: dict) -> dict[str, pd.DataFrame]:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 import torch.utils.deterministic
 
-from cmrlib.errors import InputError
+from cmrlib.errors import DamagedFile, InputError
 from cmrlib.files import save_atomic
 from cmrlib.training.augment import DEFAULTS as AUGMENT_DEFAULTS
 from cmrlib.training.augment import augment_batch
@@ -96,11 +96,18 @@ def reset_log(path: Path, step: int) -> None:
     os.replace(tmp, path)
 
 
+class TrainingDiverged(InputError):
+    """The training loss became NaN or infinite: the run stops there and keeps its last finite checkpoint."""
+
+
 class StepLog:
     """The training log, one row per step (``step,lr,loss,group_weights``). Losses and group weights stay on
-    the device until :meth:`flush`, which reads them back in one transfer: no host synchronisation per step."""
+    the device until :meth:`flush`, which reads them back in one transfer: no host synchronisation per step.
+    :meth:`flush` also stops a run whose loss is no longer finite (:class:`TrainingDiverged`, naming the run
+    folder and the first such step), before the checkpoint after it is written."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, total: int | None = None):
+        self.path, self.total = Path(path), total
         self.file = open(path, "a")
         self.rows: list[tuple] = []
 
@@ -111,11 +118,18 @@ class StepLog:
         if not self.rows:
             return
         losses = torch.stack([r[2] for r in self.rows]).float().cpu().tolist()
+        bad = next(((step, loss) for (step, *_), loss in zip(self.rows, losses) if not np.isfinite(loss)), None)
         for (step, lr, _, q), loss in zip(self.rows, losses):
             qs = " ".join(f"{v:.5g}" for v in q.tolist()) if q is not None else ""
             self.file.write(f"{step},{lr:.6g},{loss:.6g},{qs}\n")
         self.file.flush()
         self.rows = []
+        if bad is not None:
+            of = f" of {self.total}" if self.total else ""
+            raise TrainingDiverged(
+                f"{self.path.parent}: the training loss became {bad[1]} at step {bad[0]}{of}; the run stops and "
+                "keeps its last finite checkpoint. Look for NaN or infinite values in its data (images, labels, the "
+                "cohort spec) or lower training.lr, then remove the folder to train it again")
 
     def close(self) -> None:
         self.flush()
@@ -157,6 +171,23 @@ def note_start(run_dir: Path, step: int, total: int) -> None:
                      f"(pid {os.getpid()}, host {platform.node()})\n")
 
 
+def load_checkpoint(path: Path, map_location="cpu") -> dict:
+    """A checkpoint written by :func:`run_loop`; one that cannot be read (cut short by a partial copy, emptied,
+    overwritten by something else) raises :class:`~cmrlib.errors.DamagedFile` naming it and the way out."""
+    path = Path(path)
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as exc:        # noqa: BLE001 - torch raises many kinds for a bad file; all mean the same
+        why = f"{type(exc).__name__}: {str(exc).splitlines()[0][:120] if str(exc) else 'no detail'}"
+        state = why
+    if not isinstance(state, dict) or "step" not in state:
+        why = state if isinstance(state, str) else f"it holds a {type(state).__name__}, not a training state"
+        raise DamagedFile(f"{path}: damaged checkpoint ({path.stat().st_size} bytes; {why}); remove the folder "
+                          f"{path.parent} and run again (the model is retrained from scratch), or copy the whole "
+                          "folder again from the store it came from")
+    return state
+
+
 def run_loop(run_dir: Path, total: int, checkpoint_every: int, step_fn, state, load, lr_at, opt=None,
              weights=None, desc: str = "train", progress: bool = True, stop_at: int | None = None) -> int:
     """The library's one training loop, shared by the segmentation models, fair meta-learning and the
@@ -172,27 +203,29 @@ def run_loop(run_dir: Path, total: int, checkpoint_every: int, step_fn, state, l
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
     ckpt = run_dir / "checkpoint.pt"
-    step = load(torch.load(ckpt, map_location="cpu", weights_only=False)) if ckpt.exists() else 0
+    step = load(load_checkpoint(ckpt)) if ckpt.exists() else 0
     note_start(run_dir, step, total)
     reset_log(run_dir / "train_log.csv", step)
-    log = StepLog(run_dir / "train_log.csv")
+    log = StepLog(run_dir / "train_log.csv", total)
     bar = tqdm(total=total, initial=step, desc=desc, disable=not progress, mininterval=2)
-    while step < total:
-        lr = lr_at(step)
-        if opt is not None:
-            for pg in opt.param_groups:
-                pg["lr"] = lr
-        loss = step_fn(step)
-        step += 1
-        bar.update(1)
-        log.add(step, lr, loss, weights() if weights else None)
-        if step % checkpoint_every == 0 or step == total or step == stop_at:
-            log.flush()     # the one point per checkpoint interval where the host waits for the device
-            save_atomic(state(step), ckpt)
-        if stop_at is not None and step >= stop_at:
-            break
-    bar.close()
-    log.close()
+    try:
+        while step < total:
+            lr = lr_at(step)
+            if opt is not None:
+                for pg in opt.param_groups:
+                    pg["lr"] = lr
+            loss = step_fn(step)
+            step += 1
+            bar.update(1)
+            log.add(step, lr, loss, weights() if weights else None)
+            if step % checkpoint_every == 0 or step == total or step == stop_at:
+                log.flush()     # the one point per checkpoint interval where the host waits for the device
+                save_atomic(state(step), ckpt)
+            if stop_at is not None and step >= stop_at:
+                break
+    finally:
+        bar.close()
+        log.close()
     return step
 
 

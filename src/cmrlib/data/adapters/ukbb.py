@@ -41,6 +41,16 @@ def _code(value):
     return int(f) if f.is_integer() else None
 
 
+def _shown(value) -> str:
+    """A demographics cell as a message shows it: ``7`` for a code read as 7.0, text quoted, never numpy's
+    ``np.float64(7.0)``."""
+    if hasattr(value, "item"):
+        value = value.item()
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    return repr(value)
+
+
 def _check_pattern(name: str, pattern: str) -> list[str]:
     keys = [k for _, k, _, _ in Formatter().parse(pattern) if k is not None]
     bad = [k for k in keys if k not in PATTERN_KEYS]
@@ -78,7 +88,7 @@ def build_manifest(root: str | Path, demographics: str | Path, out: str | Path |
         here = f"{name} row {i + 2}"
         eid = _code(d[f["eid"]])
         if eid is None or eid <= 0:
-            problems.append(f"{here}: eid {d[f['eid']]!r} is missing or not a positive whole number")
+            problems.append(f"{here}: eid {_shown(d[f['eid']])} is missing or not a positive whole number")
             continue
         eid = str(eid)
         raw = d[f["ethnicity"]]
@@ -91,18 +101,18 @@ def build_manifest(root: str | Path, demographics: str | Path, out: str | Path |
             continue
         group = ETHNICITY_CODES.get(code)
         if group is None:
-            problems.append(f"{here}: field {f['ethnicity']} (ethnic background) is {raw!r}, not a code of "
+            problems.append(f"{here}: field {f['ethnicity']} (ethnic background) is {_shown(raw)}, not a code of "
                             "data-coding 1001 (1-6, 1001-1003, 2001-2004, 3001-3004, 4001-4003, -1, -3)")
             continue
         sex_code = _code(d[f["sex"]])
         sex = {0: "F", 1: "M"}.get(sex_code)
         if sex is None:
-            problems.append(f"{here}: field {f['sex']} (sex) is {d[f['sex']]!r}, expected 0 or 1")
+            problems.append(f"{here}: field {f['sex']} (sex) is {_shown(d[f['sex']])}, expected 0 or 1")
         nums = {}
         for k in ("age", "height", "weight", "bmi"):
             v = pd.to_numeric(pd.Series([d[f[k]]]), errors="coerce").iloc[0]
             if pd.isna(v) and not pd.isna(d[f[k]]):
-                problems.append(f"{here}: field {f[k]} ({k}) is {d[f[k]]!r}, not a number")
+                problems.append(f"{here}: field {f[k]} ({k}) is {_shown(d[f[k]])}, not a number")
             nums[k] = v
         bmi = nums["bmi"]
         if pd.isna(bmi) and not pd.isna(nums["height"]) and not pd.isna(nums["weight"]) and nums["height"] > 0:

@@ -161,6 +161,10 @@ def cv_folds(data: Data, folds: int, repeat: int, train: dict, seed: int) -> lis
     training sets keep chapter 12's imbalance."""
     gcol = data.group_col
     subj = data.subjects[data.subjects.split != "external"].copy()
+    sizes = subj.groupby(gcol).size()
+    if folds > sizes.min():
+        raise InputError(f"realdata.folds: {folds} folds, but {gcol}={sizes.idxmin()} has {sizes.min()} patients; "
+                         f"some test folds would hold none of them (at most {sizes.min()} folds here)")
     rng = np.random.default_rng([seed, repeat])
     fold_of = pd.Series(-1, index=subj.subject_id)
     for _, ids in subj.groupby(gcol).subject_id:

@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 
 from cmrlib.errors import InputError
-from cmrlib.training.train import pick_device, restore, run_loop
+from cmrlib.training.train import load_checkpoint, pick_device, restore, run_loop
 
 STRUCTURES = 3      # LV blood pool, LV myocardium, RV blood pool: one conditioning channel each
 
@@ -72,6 +72,9 @@ class GenConfig:
         if self.size % 2 ** (len(self.channels) - 1):
             raise InputError(f"generative.size {self.size} must be a multiple of 2^(levels − 1) = "
                              f"{2 ** (len(self.channels) - 1)} for generative.channels {list(self.channels)}")
+        if self.sample_steps > self.timesteps:
+            raise InputError(f"generative.sample_steps {self.sample_steps} is above generative.timesteps "
+                             f"{self.timesteps}: DDIM samples a subset of the noise levels the model was trained on")
         if not 0 <= self.base_steps < self.steps:
             raise InputError(f"generative.base_steps must lie in [0, steps) = [0, {self.steps}), got {self.base_steps}")
         if self.schedule not in ("linear_beta", "scaled_linear_beta", "cosine"):
@@ -243,7 +246,7 @@ def load_generator(run_dir: str | Path, device: str | None = None) -> Generator:
     if not ckpt.exists():
         raise InputError(f"{ckpt}: no generator checkpoint here; train it first (cmrlib.studies.skorupko2024.synthesis.generator)")
     dev = pick_device(device)
-    state = torch.load(ckpt, map_location=dev, weights_only=False)
+    state = load_checkpoint(ckpt, map_location=dev)
     cfg = GenConfig(**{**state["config"], "channels": tuple(state["config"]["channels"])})
     if state["step"] < cfg.steps:
         raise InputError(f"{ckpt}: the generator stopped at step {state['step']} of {cfg.steps}; run it again to resume")
