@@ -3,6 +3,7 @@ bad input to a real entry point and checks the error class, that the message nam
 subject or field), and that nothing partial is left. Plus kill-and-resume tests for training, cache and cohort."""
 import gzip
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -25,6 +26,7 @@ from cmrlib.data.curation import CurationError
 from cmrlib.data.manifest import ManifestError, load_manifest
 from cmrlib.data.spec import SpecError, load_spec
 from cmrlib.errors import InputError
+from cmrlib.evaluation.audit import AuditError
 from cmrlib.runs.store import NotInStore
 from cmrlib.training.train import TrainConfig
 
@@ -32,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "data_manifest" / "synthetic_cohort.yaml"
 KEY = "a-test-key-of-32-characters-0123"
 ERRORS = {c.__name__: c for c in (io.ImageReadError, ManifestError, AdapterError, ParamsError, SpecError, InputError,
-                                  CurationError, NotInStore)}
+                                  AuditError, CurationError, NotInStore)}
 CASES = {}
 
 
@@ -826,6 +828,89 @@ def _(tmp):
 def _(tmp):
     p = _smoke_with(tmp, {"cohort": {"outside_heart_diferences": False}, "data_root": str(tmp / "data")})
     return _cli("cohort", "--params", str(p)), ["outside_heart_diferences"], [tmp / "data"]
+
+
+# ----------------------------------------------------------------------------------------------- audit
+def _audit_case(tmp, names, edit=None, **settings):
+    """An audit of a small folder of predictions (tests/test_audit.py's maker), after ``edit(folder)``; the
+    refusal must leave no output folder."""
+    from test_audit import make_audit
+
+    from cmrlib.evaluation.audit import AuditSettings, run_audit
+    manifest, preds = make_audit(tmp, {"A": 3, "B": 3})
+    if edit:
+        edit(tmp)
+    s = AuditSettings(**{"groups": ["group"], **settings})
+    return (lambda: run_audit(manifest, tmp / "out", preds, s, progress=False)), names, [tmp / "out"]
+
+
+@case("audit-prediction-missing")
+def _(tmp):
+    return _audit_case(tmp, ["cases.csv", "row 2 (case A00_ED)", "no prediction"],
+                       lambda t: (t / "preds" / "A00_ED.nii.gz").unlink())
+
+
+@case("audit-prediction-orphan")
+def _(tmp):
+    return _audit_case(tmp, ["1 prediction(s)", "without a case", "Z99_ED.nii.gz"],
+                       lambda t: shutil.copy(t / "preds" / "A00_ED.nii.gz", t / "preds" / "Z99_ED.nii.gz"))
+
+
+@case("audit-shape")
+def _(tmp):
+    return _audit_case(tmp, ["case A01_ES", "shape (6, 40, 36)", "(6, 40, 40)"],
+                       lambda t: io.write_nifti(np.zeros((6, 40, 36), np.uint8), (8.0, 1.5, 1.5),
+                                                t / "preds" / "A01_ES.nii.gz"))
+
+
+@case("audit-affine")
+def _(tmp):
+    def shift(t):
+        img = nib.load(str(t / "preds" / "B00_ED.nii.gz"))
+        aff = img.affine.copy()
+        aff[:3, 3] += (15.0, 0.0, 0.0)
+        nib.save(nib.Nifti1Image(np.asarray(img.dataobj), aff, img.header), str(t / "preds" / "B00_ED.nii.gz"))
+    return _audit_case(tmp, ["case B00_ED", "origin", "the two grids differ"], shift)
+
+
+@case("audit-label-values")
+def _(tmp):
+    def five(t):
+        io.write_nifti(np.full((6, 40, 40), 5, np.uint8), (8.0, 1.5, 1.5), t / "preds" / "A02_ED.nii.gz")
+    return _audit_case(tmp, ["case A02_ED", "prediction", "values [5] outside", "--label-map"], five)
+
+
+@case("audit-group-missing")
+def _(tmp):
+    return _audit_case(tmp, ["cases.csv", "group column 'ethnicity' is not in the manifest"], groups=["ethnicity"])
+
+
+@case("audit-group-empty")
+def _(tmp):
+    def blank(t):
+        m = pd.read_csv(t / "cases.csv")
+        m["site"] = np.nan
+        m.to_csv(t / "cases.csv", index=False)
+    return _audit_case(tmp, ["cases.csv", "group column 'site' is empty"], blank, groups=["site"])
+
+
+@case("audit-reference-missing")
+def _(tmp):
+    return _audit_case(tmp, ["reference group 'White' has no cases in 'group'", "A, B"], reference="White")
+
+
+@case("audit-label-map")
+def _(tmp):
+    return _audit_case(tmp, ["--label-map", "'1-3'", "source:target"], label_map="1-3")
+
+
+@case("cli-audit-out-file")
+def _(tmp):
+    from test_audit import make_audit
+    manifest, preds = make_audit(tmp, {"A": 2, "B": 2})
+    (tmp / "taken").write_text("x")
+    return (_cli("audit", "--manifest", str(manifest), "--predictions", str(preds), "--group", "group", "--out",
+                 str(tmp / "taken"), "--no-report"), ["taken", "names a file"], [])
 
 
 # ----------------------------------------------------------------------------------------------- the tests

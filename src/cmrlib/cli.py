@@ -9,12 +9,16 @@ import sys
 import time
 from pathlib import Path
 
+import pandas as pd
+
+from cmrlib.book.audit_report import render_report
 from cmrlib.book.build import build, chapter_numbers
 from cmrlib.book.profile import load_profile
 from cmrlib.config import runs_dir
 from cmrlib.data.adapters import acdc, check_out, mnms, read_key, ukbb
 from cmrlib.data.pipeline import prepare_cohort, prepare_data
 from cmrlib.errors import InputError
+from cmrlib.evaluation.audit import AuditSettings, run_audit
 from cmrlib.evaluation.report import write_summary
 from cmrlib.runs.cluster import submit
 from cmrlib.runs.evidence import seed_runs
@@ -69,6 +73,19 @@ def _run(a):
     print(f"summary: {path}")
 
 
+def _audit(a):
+    s = AuditSettings(groups=a.group, reference=a.reference, intersect=tuple(a.intersect) if a.intersect else None,
+                      label_map=a.label_map, min_n=a.min_n, n_boot=a.n_boot, seed=a.seed)
+    t0 = time.perf_counter()
+    out = run_audit(a.manifest, a.out, a.predictions, s, progress=True, workers=a.workers)
+    print(f"audit: {out} ({time.perf_counter() - t0:.1f} s)")
+    for g in a.group:
+        print(f"\n{g}:\n" + pd.read_csv(out / f"fairness_{g}.csv").to_string(
+            index=False, float_format=lambda v: f"{v:.4g}"))
+    if not a.no_report:
+        print(f"report: {render_report(out)}")
+
+
 def _book(a):
     only = [chapter_numbers(Path(a.root), o) for o in a.only] if a.only else None
     build(a.params, a.root, only=only)
@@ -104,6 +121,24 @@ def main(argv=None) -> int:
                    help="sequential (default): one after the other in this process; local or slurm: one job per "
                    "experiment through submitit, as processes here or on a Slurm cluster (profile section 'cluster')")
     r.set_defaults(func=_run)
+    u = sub.add_parser("audit", parents=[common],
+                       help="audit any model's predicted label maps by group: the papers' fairness report, with intervals")
+    u.add_argument("--manifest", required=True, help="CSV, one row per subject × frame: subject_id, frame, label, "
+                   "group columns (optional: image, case, prediction)")
+    u.add_argument("--predictions", help="folder of predicted label maps named <case>.nii.gz (nnU-Net's convention; "
+                   "case: the manifest's case column or <subject_id>_<frame>)")
+    u.add_argument("--group", required=True, action="append", help="a group column (repeat for more; the first is "
+                   "the main one)")
+    u.add_argument("--reference", help="the reference group of the first column (default: its largest)")
+    u.add_argument("--intersect", nargs=2, metavar=("A", "B"), help="two group columns to cross")
+    u.add_argument("--label-map", help="source:target pairs for another label convention, e.g. 1:3,3:1")
+    u.add_argument("--out", required=True, help="folder for the tables and the report")
+    u.add_argument("--min-n", type=int, default=5, help="groups smaller than this get no interval (default 5)")
+    u.add_argument("--n-boot", type=int, default=2000)
+    u.add_argument("--seed", type=int, default=0)
+    u.add_argument("--workers", type=int, default=1, help="processes reading and scoring the cases")
+    u.add_argument("--no-report", action="store_true", help="write the tables only")
+    u.set_defaults(func=_audit)
     b = sub.add_parser("book", parents=[common],
                        help="execute every chapter with papermill and render the HTML book")
     b.add_argument("--params", required=True)

@@ -294,3 +294,21 @@ def oversampling_levels(sweep: pd.DataFrame, advantaged: str, minority: str):
     ax[1].legend(fontsize=7)
     fig.tight_layout()
     return fig
+
+
+def intersection_heatmap(cells: pd.DataFrame, a: str, b: str, ax=None):
+    """Median DSC of each ``a`` × ``b`` cell with its n; cells too small for an interval (``small``) hatched."""
+    med = cells.pivot(index=a, columns=b, values="median")
+    n = cells.pivot(index=a, columns=b, values="n")
+    small = cells.pivot(index=a, columns=b, values="small").fillna(True).astype(bool)
+    if ax is None:
+        _, ax = plt.subplots(figsize=(1.3 * med.shape[1] + 2.5, 0.6 * med.shape[0] + 1.5))
+    annot = med.map(lambda v: "" if v != v else f"{v:.3f}") + n.map(lambda v: "" if v != v else f"\nn={v:.0f}")
+    sns.heatmap(med, annot=annot, fmt="", cmap="viridis", ax=ax, cbar_kws={"label": "median DSC"})
+    for i, row in enumerate(small.index):
+        for j, col in enumerate(small.columns):
+            if small.loc[row, col]:
+                ax.add_patch(plt.Rectangle((j, i), 1, 1, fill=False, hatch="///", edgecolor="w", lw=0))
+    ax.set_title("hatched: too few subjects for an interval", fontsize=8)
+    return ax
+

@@ -30,8 +30,13 @@ def cardiac_measures(ed: np.ndarray, es: np.ndarray, spacing) -> dict:
     """The seven measures of :data:`MEASURES` from ED and ES label stacks (0 background, 1 LVBP, 2 LVM, 3 RVBP)
     on a grid of ``spacing`` mm (slice spacing first), and a ``note`` naming any measure left undefined."""
     v = voxel_ml(spacing)
-    out = {"LVEDV": (ed == 1).sum() * v, "LVESV": (es == 1).sum() * v, "LVM": (ed == 2).sum() * v * MYOCARDIAL_DENSITY,
-           "RVEDV": (ed == 3).sum() * v, "RVESV": (es == 3).sum() * v}
+    return measures_from_volumes({k: (ed == k).sum() * v for k in (1, 2, 3)}, {k: (es == k).sum() * v for k in (1, 3)})
+
+
+def measures_from_volumes(ed: dict, es: dict) -> dict:
+    """:func:`cardiac_measures` from each label's volume in ml (label → ml) at ED (1, 2, 3) and ES (1, 3): what a
+    streaming reader keeps of a case instead of its arrays."""
+    out = {"LVEDV": ed[1], "LVESV": es[1], "LVM": ed[2] * MYOCARDIAL_DENSITY, "RVEDV": ed[3], "RVESV": es[3]}
     notes = []
     for side in ("LV", "RV"):
         edv, esv = out[f"{side}EDV"], out[f"{side}ESV"]

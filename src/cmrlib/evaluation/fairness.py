@@ -162,13 +162,14 @@ class GroupMeans:
 
     ``scores_by_method`` maps an approach to its subject scores, or to ``{training seed: scores}``; plain scores
     are labelled with ``seed``. ``value`` names the column averaged (``dsc``; chapter 16's claims average
-    clinical-measure errors). :meth:`estimate` returns a :class:`cmrlib.evaluation.verdicts.Estimate` (the statistic
+    clinical-measure errors); ``stat`` is ``mean`` (the 2021 study) or ``median`` (the audit's group medians).
+    :meth:`estimate` returns a :class:`cmrlib.evaluation.verdicts.Estimate` (the statistic
     in each seed the approaches share, their median, and the interval of that median over the draws) for the
     rules of :mod:`cmrlib.claims.rules`. :attr:`point` and :attr:`boot` hold, per approach, the median over its
     seeds of the group means (G,) and of their draws (B, G)."""
 
     def __init__(self, scores_by_method: dict, group_col: str, groups, seed: int = 0, n_boot: int = 2000,
-                 level: float = 0.95, boot_seed: int = 0, value: str = "dsc"):
+                 level: float = 0.95, boot_seed: int = 0, value: str = "dsc", stat: str = "mean"):
         runs = {m: ({int(k): v for k, v in s.items()} if isinstance(s, dict) else {int(seed): s})
                 for m, s in scores_by_method.items()}
         every = [s for r in runs.values() for s in r.values()]
@@ -188,9 +189,12 @@ class GroupMeans:
                 s = runs[m][k]
                 vals[(m, k)].append(s.set_index("subject_id")[value].groupby(level=0).mean().reindex(ids).to_numpy())
             draws.append(rng.integers(0, len(ids), (n_boot, len(ids))))
+        if stat not in ("mean", "median"):
+            raise ValueError(f"stat {stat!r}: mean or median")
+        agg = np.mean if stat == "mean" else np.median
         for (m, k), v in vals.items():
-            self.per_seed[m][k] = (np.array([x.mean() for x in v]),
-                                   np.stack([x[d].mean(1) for x, d in zip(v, draws)], axis=-1))
+            self.per_seed[m][k] = (np.array([agg(x) for x in v]),
+                                   np.stack([agg(x[d], axis=1) for x, d in zip(v, draws)], axis=-1))
         self.point = {m: np.median([p for p, _ in r.values()], axis=0) for m, r in self.per_seed.items()}
         self.boot = {m: np.median([b for _, b in r.values()], axis=0) for m, r in self.per_seed.items()}
 
