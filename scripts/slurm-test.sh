@@ -81,9 +81,26 @@ assert not diff, f"metrics differ between Slurm and local: {diff}"
 print(f"[slurm-test] {len(a)} experiments: the same metrics from Slurm jobs and from local processes")
 PY
 
-# ---- 2. kill a Slurm job mid-training, submit it again: it resumes from its checkpoint
+# ---- 2. a chapter outside 02-08: chapter 15's proportion sweeps (15 points and a 2-fold ensemble) as units
+CMRLIB_RUNS=$WORK/runs15-slurm $CMRLIB run --params params/cluster_test.yaml --only 15 --executor slurm > $WORK/slurm15.out
+CMRLIB_RUNS=$WORK/runs15-local $CMRLIB run --params params/cluster_test.yaml --only 15 --executor local > $WORK/local15.out
+$PY - "$WORK" <<'PY'
+import sys
+from pathlib import Path
+work = Path(sys.argv[1])
+a = {p.relative_to(work / "runs15-slurm"): p.read_text() for p in (work / "runs15-slurm").rglob("metrics.csv")}
+b = {p.relative_to(work / "runs15-local"): p.read_text() for p in (work / "runs15-local").rglob("metrics.csv")}
+points = [k for k in a if k.parts[1].startswith("lee2022_exp")]
+assert len(points) >= 15, f"expected the 15 points of chapter 15 and its ensemble, found {sorted(map(str, a))}"
+assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
+diff = [str(k) for k in a if a[k] != b[k]]
+assert not diff, f"chapter 15's metrics differ between Slurm and local: {diff}"
+print(f"[slurm-test] chapter 15: {len(a)} results, the same from Slurm jobs and from local processes")
+PY
+
+# ---- 3. kill a Slurm job mid-training, submit it again: it resumes from its checkpoint (chapter 13: one model)
 RUNS=$WORK/runs-kill
-CMRLIB_RUNS=$RUNS $CMRLIB run --params params/cluster_test_long.yaml --only 02 --executor slurm > $WORK/kill1.out 2>&1 &
+CMRLIB_RUNS=$RUNS $CMRLIB run --params params/cluster_test_long.yaml --only 13 --executor slurm > $WORK/kill1.out 2>&1 &
 CLI=$!
 for i in $(seq 480); do      # the log gains its rows at each checkpoint: cancel once two are written
   LOG=$(ls $RUNS/cluster_test_long/baseline-*/train_log.csv 2>/dev/null | head -1 || true)
@@ -105,8 +122,8 @@ for i in $(seq 120); do [ -z "$(squeue -h 2>/dev/null)" ] && break; sleep 1; don
 STEP=$($PY -c "import torch,sys; print(torch.load(sys.argv[1], weights_only=False)['step'])" "$CK")
 say "cancelled the job at checkpoint step $STEP"
 [ ! -e "$(dirname "$CK")/metrics.csv" ] || { say "the job finished before it was cancelled"; exit 1; }
-CMRLIB_RUNS=$RUNS $CMRLIB run --params params/cluster_test_long.yaml --only 02 --executor slurm > $WORK/kill2.out
-CMRLIB_RUNS=$WORK/runs-whole $CMRLIB run --params params/cluster_test_long.yaml --only 02 --executor local > $WORK/whole.out
+CMRLIB_RUNS=$RUNS $CMRLIB run --params params/cluster_test_long.yaml --only 13 --executor slurm > $WORK/kill2.out
+CMRLIB_RUNS=$WORK/runs-whole $CMRLIB run --params params/cluster_test_long.yaml --only 13 --executor local > $WORK/whole.out
 $PY - "$WORK" "$STEP" <<'PY'
 import sys
 from pathlib import Path

@@ -7,8 +7,16 @@ import pandas as pd
 import pytest
 
 from cmrlib.data import io
-from cmrlib.evaluation.audit import (AuditError, AuditSettings, audit_cases, es_dice, fairness_numbers,
-                                     group_summary, run_audit, score_cases, spread_score)
+from cmrlib.evaluation.audit import (
+    AuditError,
+    AuditSettings,
+    audit_cases,
+    es_dice,
+    group_summary,
+    run_audit,
+    score_cases,
+    spread_score,
+)
 
 GROUPS = {"A": 8, "B": 6, "C": 3}
 

@@ -14,15 +14,15 @@ import pandas as pd
 from cmrlib.book.audit_report import render_report
 from cmrlib.book.build import build, chapter_numbers
 from cmrlib.book.profile import load_profile
+from cmrlib.book.work import cache_ready, chapter_key, describe, plan, run_here, submit_units
 from cmrlib.config import runs_dir
 from cmrlib.data.adapters import acdc, check_out, mnms, read_key, ukbb
 from cmrlib.data.pipeline import prepare_cohort, prepare_data
 from cmrlib.errors import InputError
 from cmrlib.evaluation.audit import AuditSettings, run_audit
 from cmrlib.evaluation.report import write_summary
-from cmrlib.runs.cluster import submit
 from cmrlib.runs.evidence import seed_runs
-from cmrlib.training.methods import chapter_experiments
+from cmrlib.training.methods import CHAPTERS
 
 
 def _cohort(a):
@@ -55,18 +55,22 @@ def _manifest(a):
 
 def _run(a):
     params = load_profile(a.params)
-    names = chapter_experiments(a.only)          # an unknown chapter is refused before any data is built
-    if a.executor != "sequential":                # one job per experiment; results land in the same store
-        t0 = time.perf_counter()
-        submit(a.params, names, a.executor)
-        print(f"[cluster] every job finished after {time.perf_counter() - t0:.1f} s")
-    data = prepare_data(params)
-    results = {}
-    for name in names:                            # after the jobs: every result comes from the store
-        t0 = time.perf_counter()
-        runs = seed_runs(data, name, progress=True)     # every training seed the profile asks of it
-        results[name] = runs[params["seed"]]
-        print(f"{name}: {time.perf_counter() - t0:.1f} s")
+    chapters = [chapter_key(c) for c in a.only] if a.only else None    # refused before any data is built
+    units = plan(params, chapters)
+    if a.dry_run:
+        print(describe(params, units, check_store=cache_ready(params)))
+        return
+    t0 = time.perf_counter()
+    if a.executor == "sequential":
+        run_here(a.params, units)
+    else:                                         # the units as jobs; results land in the same store
+        submit_units(a.params, units, a.executor)
+    print(f"[run] {len(units)} unit(s) done after {time.perf_counter() - t0:.1f} s")
+    names = [n for c in (chapters or CHAPTERS) if c in CHAPTERS for n in CHAPTERS[c]]
+    if not names:
+        return
+    data = prepare_data(params, progress=False)
+    results = {n: seed_runs(data, n)[params["seed"]] for n in dict.fromkeys(names)}   # from the store now
     path = runs_dir(params) / "summary.csv"
     df = write_summary(results, params, path)
     print(df.to_string(index=False, float_format=lambda v: f"{v:.4g}"))
@@ -114,12 +118,14 @@ def main(argv=None) -> int:
     m.add_argument("--info", help="mnms: the information CSV (found under --root when omitted)")
     m.set_defaults(func=_manifest)
     r = sub.add_parser("run", parents=[common],
-                       help="train and evaluate experiments; writes runs/<profile>/summary.csv")
+                       help="train every model the chapters need (cmrlib.book.work); writes runs/<profile>/summary.csv")
     r.add_argument("--params", required=True)
-    r.add_argument("--only", help="chapter number, e.g. 02 (or 2)")
+    r.add_argument("--only", nargs="*", help="chapters, e.g. 02 15 audit (default: every chapter that trains)")
     r.add_argument("--executor", choices=("sequential", "local", "slurm"), default="sequential",
-                   help="sequential (default): one after the other in this process; local or slurm: one job per "
-                   "experiment through submitit, as processes here or on a Slurm cluster (profile section 'cluster')")
+                   help="sequential (default): every unit in this process; local or slurm: the units as submitit "
+                   "jobs in waves, as processes here or on a Slurm cluster (profile section 'cluster')")
+    r.add_argument("--dry-run", action="store_true", help="print the plan (units, waves, resources, what the "
+                   "store holds) and submit nothing")
     r.set_defaults(func=_run)
     u = sub.add_parser("audit", parents=[common],
                        help="audit any model's predicted label maps by group: the papers' fairness report, with intervals")

@@ -108,6 +108,9 @@ def _augment(v):
     return None      # keys checked as a section (see _section_of)
 
 
+# a job's resources (the cluster section; each kind of unit of cmrlib.book.work may have its own subsection)
+JOB = {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1), "timeout_min": _int(1)}
+
 TRAINING = {
     "network": _choice("unet", "dynunet"), "optimizer": _choice("sgd", "adam"), "channels": _list(_int(1), 2),
     "steps": _int(1), "batch_size": _int(1), "lr": _num(0, lo_open=True), "momentum": _num(0, 1),
@@ -146,8 +149,7 @@ SCHEMA = {
                    "seed": _int(0, MAX_SEED), "counts": _list(_int(1)), "minority_masks": _num(0, 1),
                    "mix": _list(_choice("pool", "uniform")), "classifier_steps": _int(1), "pairs": _int(1),
                    "seeds": _list(_int(0, MAX_SEED))},
-    "cluster": {"partition": _str, "cpus_per_task": _int(1), "gpus_per_node": _int(0), "mem_gb": _int(1),
-                "timeout_min": _int(1)},
+    "cluster": {**JOB, **{kind: JOB for kind in ("segmenter", "classifier", "generator", "synthesis", "export")}},
 }
 NESTED = {("training", "augment"): AUGMENT, ("transfer", "augment"): AUGMENT}
 

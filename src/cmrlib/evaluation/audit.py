@@ -33,6 +33,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -205,7 +206,6 @@ def score_cases(cases: pd.DataFrame, label_map: str | None = None, progress: boo
     jobs = [(r, mapping) for r in cases.to_dict("records")]
     rows, vols, problems = [], [], []
     if workers > 1:
-        from concurrent.futures import ProcessPoolExecutor
         pool = ProcessPoolExecutor(workers)
         results = pool.map(_score, jobs, chunksize=16)
     else:
@@ -301,7 +301,6 @@ def fairness_numbers(subjects: pd.DataFrame, col: str, s: AuditSettings) -> pd.D
         return pd.DataFrame([{"statistic": "groups", "value": len(groups), "low": np.nan, "high": np.nan,
                               "note": f"fewer than two groups of at least {s.min_n} subjects; {note}".rstrip("; ")}])
     med, mean = _means(subjects, col, groups, s, stat="median"), _means(subjects, col, groups, s)
-    nhd = _means(subjects, col, groups, s, value="nhd")
     w = np.array([counts[g] for g in groups], float)
 
     def ser(m):

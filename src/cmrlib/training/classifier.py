@@ -6,6 +6,10 @@ import numpy as np
 import torch
 
 
+# the network of fit_classifier (MONAI's Classifier): one logit per image
+CLASSIFIER = dict(classes=1, channels=(8, 16, 32, 64), strides=(2, 2, 2, 2), num_res_units=1)
+
+
 def fit_classifier(x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 32, seed: int = 0,
                    lr: float = 1e-3):
     """A small CNN (MONAI Classifier) for a binary attribute, trained with Adam and shift augmentation on a
@@ -14,7 +18,7 @@ def fit_classifier(x: np.ndarray, y: np.ndarray, steps: int = 200, batch: int = 
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     h, w = x.shape[1:]
-    net = Classifier(in_shape=(1, h, w), classes=1, channels=(8, 16, 32, 64), strides=(2, 2, 2, 2), num_res_units=1)
+    net = Classifier(in_shape=(1, h, w), **CLASSIFIER)
     opt = torch.optim.Adam(net.parameters(), lr=lr)
     xt, yt = torch.as_tensor(x).unsqueeze(1), torch.as_tensor(y, dtype=torch.float32)
     net.train()

@@ -18,13 +18,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
+from monai.networks.nets import Classifier
 from scipy import linalg
 
+from cmrlib.config import runs_dir
 from cmrlib.data.pipeline import Data
 from cmrlib.evaluation.metrics import dice
+from cmrlib.files import save_atomic, stable_hash
+from cmrlib.runs.store import require_stored
 from cmrlib.studies.skorupko2024.generative import Generator, resize, sample
-from cmrlib.training.classifier import fit_classifier
-from cmrlib.training.train import predict
+from cmrlib.training.classifier import CLASSIFIER, fit_classifier
+from cmrlib.training.train import load_checkpoint, predict
 
 
 def frechet_distance(a: np.ndarray, b: np.ndarray) -> float:
@@ -108,12 +112,25 @@ def frechet_report(enc: "GroupEncoder", real: dict, generated: np.ndarray) -> pd
 
 def group_encoder(data: Data, size: int, steps: int, seed: int = 0) -> GroupEncoder:
     """The group classifier trained on the training split: every minority slice and as many majority slices,
-    drawn with ``seed`` (balanced, as the root-cause probe)."""
+    drawn with ``seed`` (balanced, as the root-cause probe). Kept in the run store
+    (``group_encoder-<hash>/model.pt``, the hash over the cache, the training subjects and these settings), so
+    that it is trained once, by chapter 17 or by its unit of work (:mod:`cmrlib.book.work`)."""
+    key = stable_hash(["group_encoder", data.cache.path.name, sorted(data.ids("train")), data.group_col,
+                       data.advantaged, data.minority, int(size), int(steps), int(seed)])
+    path = runs_dir(data.params) / f"group_encoder-{key}" / "model.pt"
     mi, _ = real_slices(data, "train", data.minority, heart_only=False)
+    if path.exists():
+        net = Classifier(in_shape=(1, size, size), **CLASSIFIER)
+        net.load_state_dict(load_checkpoint(path)["model"])
+        return GroupEncoder(net.eval(), size)
+    require_stored(path, "chapter 17's group classifier")
     ma, _ = real_slices(data, "train", data.advantaged, heart_only=False, limit=len(mi), seed=seed)
     x = resize(np.concatenate([ma, mi]), size)[:, 0].numpy()
     y = np.r_[np.zeros(len(ma)), np.ones(len(mi))]
-    return GroupEncoder(fit_classifier(x, y, steps=steps, seed=seed), size)
+    net = fit_classifier(x, y, steps=steps, seed=seed)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    save_atomic({"step": int(steps), "model": net.state_dict()}, path)
+    return GroupEncoder(net, size)
 
 
 def frechet_table(enc: GroupEncoder, sets: dict[str, np.ndarray], pairs) -> pd.DataFrame:
