@@ -166,3 +166,18 @@ def test_a_failed_cache_build_leaves_no_partial_or_lock_folder(tmp_path):
     with pytest.raises(OSError, match="Input/output"):
         build_cache(volumes(), subjects, "k", tmp_path / "cache", Preprocessing(32, 2.0), progress=False)
     assert list((tmp_path / "cache").iterdir()) == []
+
+
+def test_reading_the_store_only_never_trains_a_missing_or_unfinished_model(tiny_params, tmp_path):
+    from cmrlib.data.pipeline import prepare_data, with_training
+    from cmrlib.runs.store import NotInStore
+    data = with_training(prepare_data(tiny_params, progress=False), {"steps": 7})
+    with read_only(), pytest.raises(NotInStore, match="the model of baseline is not in the run store"):
+        experiments.trained_model(data, "baseline", progress=False)
+    rd = run_dir_for(data, "baseline", METHODS["baseline"])
+    cfg = TrainConfig(**{**experiments.train_config(data.params, METHODS["baseline"]).to_dict(), "steps": 7})
+    images, labels, groups = experiments.training_arrays(data)
+    train_model(images, labels, cfg, rd, groups, progress=False, stop_at=3)     # a run stopped part-way
+    with read_only(), pytest.raises(NotInStore, match="stopped at step 3 of 7"):
+        experiments.trained_model(data, "baseline", progress=False)
+    assert load_checkpoint(rd / "checkpoint.pt")["step"] == 3                    # nothing trained meanwhile

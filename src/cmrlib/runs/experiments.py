@@ -14,7 +14,7 @@ from cmrlib.data.pipeline import Data, volume_indices, with_training
 from cmrlib.errors import InputError
 from cmrlib.evaluation.metrics import volume_metrics
 from cmrlib.files import run_lock, write_atomic
-from cmrlib.runs.store import read_metrics, require_stored, run_dir_for, write_metrics
+from cmrlib.runs.store import read_metrics, require_stored, require_trained, run_dir_for, write_metrics
 from cmrlib.training.losses import make_objective
 from cmrlib.training.methods import METHODS, Method, make_sampler, train_config
 from cmrlib.training.postprocess import postprocess, postprocessing
@@ -66,6 +66,7 @@ def trained_model(data: Data, name: str, method: Method | None = None, progress:
     rd.mkdir(parents=True, exist_ok=True)
     cfg = train_config(data.params, method)
     size = crop_size(data) if method.crop == "gt" else None
+    require_trained(rd, cfg.steps, f"the model of {name}")
     with run_lock(rd):          # one process trains a run folder at a time (cluster jobs, parallel chapters)
         write_atomic(rd / "config.json", json.dumps({"name": name, "method": method.__dict__, "training": cfg.to_dict(),
                                                      "cache": data.cache.path.name, "crop_size": size,

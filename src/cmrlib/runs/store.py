@@ -20,6 +20,7 @@ from cmrlib.files import stable_hash, write_atomic, write_atomic_bytes
 from cmrlib.training.methods import METHODS, Method, train_config
 from cmrlib.training.postprocess import postprocessing
 from cmrlib.training.sampling import group_order
+from cmrlib.training.train import load_checkpoint
 
 _READ_ONLY = [False]
 
@@ -44,6 +45,19 @@ def require_stored(path: Path, what: str) -> None:
     """In read-only mode, refuse to make ``path`` (raise :class:`NotInStore` naming it and ``what``)."""
     if _READ_ONLY[0] and not Path(path).exists():
         raise NotInStore(f"{path}: {what} is not in the run store; run the chapter that makes it first")
+
+
+def require_trained(run_dir: Path, steps: int, what: str) -> None:
+    """In read-only mode, refuse to train: a model whose checkpoint is missing, or stopped before ``steps``,
+    raises :class:`NotInStore` naming it (finishing it would be training)."""
+    if not _READ_ONLY[0]:
+        return
+    ck = Path(run_dir) / "checkpoint.pt"
+    if not ck.exists():
+        raise NotInStore(f"{run_dir}: {what} is not in the run store; run the chapter that makes it first")
+    step = load_checkpoint(ck)["step"]
+    if step < steps:
+        raise NotInStore(f"{run_dir}: {what} stopped at step {step} of {steps}; run its chapter to finish it")
 
 
 def run_key(data: Data, name: str, method: Method) -> str:

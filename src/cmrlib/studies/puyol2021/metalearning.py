@@ -25,6 +25,7 @@ from cmrlib.config import runs_dir
 from cmrlib.data.pipeline import Data, volume_indices
 from cmrlib.files import stable_hash, write_atomic
 from cmrlib.runs.experiments import evaluate, pretrained, segment, stored_metrics
+from cmrlib.runs.store import require_trained
 from cmrlib.studies.puyol2021.settings import settings
 from cmrlib.training.losses import LOSSES
 from cmrlib.training.methods import METHODS, train_config, training_steps
@@ -60,6 +61,7 @@ def _loop(run_dir, nets: dict, steps: int, lr: float, seed: int, step_loss, chec
           progress: bool, desc: str, stop_at: int | None = None) -> int:
     """Adam over the parameters of ``nets`` with nnU-Net's poly schedule, ``step_loss(gen)`` giving each step's
     loss, in the library's one training loop (:func:`cmrlib.training.train.run_loop`)."""
+    require_trained(run_dir, steps, desc)      # read-only (the claims chapter): never train
     params = [p for n in nets.values() for p in n.parameters() if p.requires_grad]
     opt = torch.optim.Adam(params, lr=lr)
     gen = torch.Generator().manual_seed(seed + 1)

@@ -31,7 +31,7 @@ from cmrlib.evaluation.fairness import median_table
 from cmrlib.files import run_lock, stable_hash, write_atomic
 from cmrlib.runs.evidence import seeded, training_seeds
 from cmrlib.runs.experiments import run_experiment, trained_model
-from cmrlib.runs.store import NotInStore, require_stored
+from cmrlib.runs.store import NotInStore, require_stored, require_trained
 from cmrlib.studies.skorupko2024.fidelity import shows_heart
 from cmrlib.studies.skorupko2024.generative import (
     Generator,
@@ -108,6 +108,7 @@ def generator(data: Data, progress: bool = True) -> Generator:
                 return load_generator(rd)
             except InputError:
                 pass                      # unfinished: resume below
+        require_trained(rd, cfg.steps, "the generator")     # read-only (the claims chapter): never train
         idx, sids, _ = _train_slices(data)
         return train_generator(np.asarray(data.cache.images[idx]), np.asarray(data.cache.labels[idx]),
                                slice_attributes(data, sids), cfg, rd, progress=progress)
