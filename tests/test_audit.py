@@ -154,3 +154,38 @@ def test_a_refused_audit_leaves_nothing(tmp_path):
     with pytest.raises(AuditError, match=r"row 8 \(case B00_ED\): no prediction"):
         run_audit(manifest, tmp_path / "out", preds, AuditSettings(groups=["group"]), progress=False)
     assert not (tmp_path / "out").exists() and not list(tmp_path.glob(".out.partial-*"))
+
+
+def test_on_acdc_cases_the_metrics_match_simpleitk(tmp_path):
+    """Real ACDC label maps (where the folder is beside the repository) against predictions shifted by a few
+    voxels, in ACDC's own label convention (``--label-map``): DSC and HD as SimpleITK's filters give them."""
+    import nibabel as nib
+    sitk = pytest.importorskip("SimpleITK")
+    from cmrlib.data.adapters import acdc
+    root = acdc.find_root()
+    if root is None:
+        pytest.skip("no ACDC folder")
+    rows = []
+    (tmp_path / "preds").mkdir()
+    for i, pid in enumerate(("patient001", "patient042", "patient087")):
+        gt = sorted((root / pid).glob(f"{pid}_frame*_gt.nii.gz"))[0]
+        img = nib.load(str(gt))
+        shifted = np.roll(np.asarray(img.dataobj), 1 + i, axis=0)
+        nib.save(nib.Nifti1Image(shifted, img.affine, img.header), str(tmp_path / "preds" / f"{pid}_ED.nii.gz"))
+        rows.append(dict(subject_id=pid, frame="ED", label=str(gt), group="A" if i < 2 else "B"))
+    pd.DataFrame(rows).to_csv(tmp_path / "cases.csv", index=False)
+    out = run_audit(tmp_path / "cases.csv", tmp_path / "out", tmp_path / "preds",
+                    AuditSettings(groups=["group"], label_map=acdc.LABEL_MAP, min_n=2, n_boot=100), progress=False)
+    cases = pd.read_csv(out / "cases.csv")
+    acdc_label = {"LVBP": 3, "LVM": 2, "RVBP": 1}          # ACDC's values of the project's structures
+    for r in rows:
+        lab, pred = sitk.ReadImage(r["label"]), sitk.ReadImage(str(tmp_path / "preds" / f"{r['subject_id']}_ED.nii.gz"))
+        pred.CopyInformation(lab)
+        for s, k in acdc_label.items():
+            row = cases[(cases.subject_id == r["subject_id"]) & (cases.structure == s)].iloc[0]
+            a, b = sitk.Equal(lab, k), sitk.Equal(pred, k)
+            ov, hd = sitk.LabelOverlapMeasuresImageFilter(), sitk.HausdorffDistanceImageFilter()
+            ov.Execute(a, b)
+            hd.Execute(a, b)
+            assert row.dsc == pytest.approx(ov.GetDiceCoefficient(), abs=1e-9), (r["subject_id"], s)
+            assert row.hd == pytest.approx(hd.GetHausdorffDistance(), rel=1e-4), (r["subject_id"], s)
