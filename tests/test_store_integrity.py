@@ -3,6 +3,7 @@ its metrics), and a damaged file (cut short while keeping every group, emptied, 
 is refused with the file and the way out, never used; a full disk is said as such and leaves no temporary file."""
 import errno
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -112,7 +113,7 @@ def test_a_damaged_checkpoint_is_refused_naming_the_file(tmp_path, damage):
 
 def test_a_full_disk_is_named_and_leaves_no_temporary_file(tmp_path, monkeypatch):
     def short_write(obj, f):
-        open(f, "wb").write(b"PK\x03\x04partial")
+        Path(f).write_bytes(b"PK\x03\x04partial")
         raise RuntimeError("[enforce fail at inline_container.cc:778] . PytorchStreamWriter failed writing file "
                            "data/3: file write failed; unexpected pos 4096 vs 512")
     monkeypatch.setattr(torch, "save", short_write)

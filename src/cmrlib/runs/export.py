@@ -18,7 +18,7 @@ from cmrlib.config import runs_dir
 from cmrlib.data.io import write_nifti
 from cmrlib.data.pipeline import Data, volume_indices
 from cmrlib.runs.experiments import predictor
-from cmrlib.runs.store import run_dir_for
+from cmrlib.runs.store import require_stored, run_dir_for
 from cmrlib.training.methods import METHODS, Method
 
 PER_FRAME = ("frame", "start", "n_slices", "spacing_z", "spacing_y", "spacing_x")
@@ -40,6 +40,7 @@ def export_predictions(data: Data, name: str, out: str | Path | None = None, spl
     out = Path(out) if out is not None else export_dir(data, name, splits, method)
     if (out / "cases.csv").exists():
         return out / "cases.csv", out / "predictions"
+    require_stored(out / "cases.csv", f"the exported predictions of {name}")
     predict_volume = predictor(data, name, method or METHODS.get(name), progress)
     tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
