@@ -126,20 +126,29 @@ def level_method_name(name: str) -> str:
 
 
 @task("model")
-def _model(params: dict, name: str, variant: str = ""):
-    """A model the chapter loads rather than evaluates (chapter 12's synthetic-only models)."""
-    return trained_model(_variant(_data(params), variant), name, progress=False)[0]
+def _model(params: dict, name: str, variant: str = "", seed: int | None = None, data: str = "cohort"):
+    """A model the chapter loads rather than evaluates (chapter 12's synthetic-only models, a cascade's stages)."""
+    d = _data(params, data)
+    if d is None:
+        return None
+    d = _variant(d, variant)
+    return trained_model(d if seed is None else seeded(d, seed), name, METHODS[level_method_name(name)],
+                         progress=False)[0]
 
 
 @task("counts")
-def _counts(params: dict, n_minority: int, name: str = "baseline", second: bool = False):
-    """Chapter 10: a training set with ``n_minority`` subjects of the minority (or of the second minority)."""
+def _counts(params: dict, n_minority: int, name: str = "baseline", second: bool = False, model_only: bool = False):
+    """Chapter 10: a training set with ``n_minority`` subjects of the minority (or of the second minority);
+    ``model_only``: the model alone (a cascade's stage), not evaluated."""
     cur, sw = params["curation"], params["sweeps"]
     adv = cur["advantaged"]
     minority = sw["second_minority"] if second else cur["minority"]
     p = with_training_counts(params, {adv: cur["train"][adv], minority: int(n_minority)},
                              advantaged=adv if second else None, minority=minority if second else None)
-    return run_experiment(prepare_data(p, progress=False), name, METHODS[name], progress=False)
+    d = prepare_data(p, progress=False)
+    if model_only:
+        return trained_model(d, name, METHODS[name], progress=False)[0]
+    return run_experiment(d, name, METHODS[name], progress=False)
 
 
 @task("probe")
@@ -231,7 +240,8 @@ def run_unit(params: dict, unit: Unit):
 # ---------------------------------------------------------------------------------------------- the plan
 def _experiments(chapter: str, names, params: dict, variant: str = "", data: str = "cohort") -> list[Unit]:
     """Units of experiments under every seed they need (SEEDED ones under the profile's seeds); a cascade
-    after its two stages of the same seed."""
+    after its two stages of the same seed, which are models only (trained, not evaluated) unless the chapter
+    evaluates them too."""
     seeds = training_seeds(params)
     out = []
     for n in names:
@@ -243,8 +253,8 @@ def _experiments(chapter: str, names, params: dict, variant: str = "", data: str
             out.append(Unit(chapter, tag, "segmenter", "experiment", (n, s, variant, data), after))
             for st in (m.first_stage, m.second_stage) if m.crop == "cascade" else ():
                 if not any(u.key == f"{chapter}:{data}:{variant}:{st}@{s}" for u in out):
-                    out.append(Unit(chapter, f"{chapter}:{data}:{variant}:{st}@{s}", "segmenter", "experiment",
-                                    (st, s, variant, data)))
+                    out.append(Unit(chapter, f"{chapter}:{data}:{variant}:{st}@{s}", "segmenter", "model",
+                                    (st, variant, s, data)))
     return out
 
 
@@ -270,8 +280,9 @@ def _chapter_units(ch: str, params: dict) -> list[Unit]:
         names = [level_method_name(level_method(float(lv))) for lv in sw["oversampling_levels"]]
         units += _experiments(ch, names + [f"{n}_cascade" for n in names], params)
         units += [Unit(ch, f"10:second:{n}", "segmenter", "counts", (int(sw["second_minority_train"]), n, True))
-                  for n in ("baseline", "oversampling", "reweighting", "group_dro", "baseline_crop_gt",
-                            "oversampling_crop_gt")]
+                  for n in ("baseline", "oversampling", "reweighting", "group_dro")]
+        units += [Unit(ch, f"10:second:{n}", "segmenter", "counts", (int(sw["second_minority_train"]), n, True, True))
+                  for n in ("baseline_crop_gt", "oversampling_crop_gt")]
         units += [Unit(ch, f"10:second:{c}", "segmenter", "counts", (int(sw["second_minority_train"]), c, True),
                        (f"10:second:{a}", f"10:second:{b}"))
                   for c, a, b in (("baseline_cascade", "baseline", "baseline_crop_gt"),
@@ -286,7 +297,7 @@ def _chapter_units(ch: str, params: dict) -> list[Unit]:
         s = realdata.cv_settings(params)
         units += [Unit(ch, f"12:cv:{r}:{k}:{m}", "segmenter", "acdc_cv", (r, k, m))
                   for r in range(int(s["repeats"])) for k in range(int(s["folds"])) for m in s["methods"]]
-        units += [Unit(ch, f"12:transfer:{v or 'plain'}", "segmenter", "model", ("baseline", v))
+        units += [Unit(ch, f"12:transfer:{v or 'plain'}", "segmenter", "model", ("baseline", v, seed))
                   for v in ("", "long", "transfer")]
         return units
     if ch == "audit":
@@ -336,16 +347,35 @@ def plan(params: dict, chapters=None) -> list[Unit]:
         raise InputError(f"--only {', '.join(unknown)}: chapters with units are {', '.join(CHAPTER_KEYS)}")
     if "audit" in chapters and "12" not in chapters:
         chapters.insert(chapters.index("audit"), "12")
+    every = [u for ch in chapters for u in _chapter_units(ch, params)]
+    runs = {_run_of(u) for u in every if u.task == "experiment"}
     out, seen, alias = [], {}, {}
-    for ch in chapters:
-        for u in _chapter_units(ch, params):
-            same = (u.task, u.args)
-            if same in seen:
-                alias[u.key] = seen[same]
-                continue
-            seen[same] = u.key
-            out.append(u)
+    for u in every:
+        same = ("experiment", _run_of(u)) if u.task == "experiment" or _run_of_model(u) in runs else (u.task, u.args)
+        if same in seen:
+            alias[u.key] = seen[same]
+            continue
+        if _run_of_model(u) in runs:      # a stage another chapter evaluates: that chapter's unit instead
+            first = next(x for x in every if x.task == "experiment" and _run_of(x) == _run_of(u))
+            seen[same] = first.key
+            alias[u.key] = first.key
+            out.append(first)
+            continue
+        seen[same] = u.key
+        out.append(u)
     return [Unit(u.chapter, u.key, u.kind, u.task, u.args, tuple(alias.get(a, a) for a in u.after)) for u in out]
+
+
+def _run_of_model(u: Unit) -> tuple | None:
+    return _run_of(u) if u.task == "model" else None
+
+
+def _run_of(u: Unit) -> tuple:
+    """The run an experiment or model unit makes: (name, seed, variant, data)."""
+    if u.task == "experiment":
+        return tuple(u.args)
+    name, variant, seed, data = (*u.args, "cohort")[:4]
+    return (name, seed, variant, data)
 
 
 def waves(units: list[Unit]) -> list[list[Unit]]:
