@@ -216,16 +216,21 @@ def _load_raw(path: Path, chain: tuple = ()) -> dict:
     return p
 
 
+def refuse(path, problems: list[str]) -> None:
+    """Raise :class:`ParamsError` for a profile's problems, each already naming the file and field: one line for
+    one, a list for several; nothing for none."""
+    if len(problems) == 1:
+        raise ParamsError(problems[0])
+    if problems:
+        raise ParamsError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {x}" for x in problems))
+
+
 def load_params(path: str | Path) -> dict:
     """Read and validate a profile; relative paths inside it are taken from the current directory (the
     repository root). ``CMRLIB_DATA`` and ``CMRLIB_RUNS`` override where data and runs go."""
     path = Path(path)
     p = _load_raw(path)
-    problems = validate_params(p, str(path))
-    if problems:
-        if len(problems) == 1:
-            raise ParamsError(problems[0])
-        raise ParamsError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {x}" for x in problems))
+    refuse(path, validate_params(p, str(path)))
     p.setdefault("meaningful", True)
     p["data_root"] = os.environ.get("CMRLIB_DATA", p.get("data_root", "data"))
     p["runs_root"] = os.environ.get("CMRLIB_RUNS", p.get("runs_root", "runs"))

@@ -16,6 +16,22 @@ class InputError(ValueError):
     """Bad input, named in the message."""
 
 
+class ProblemsError(InputError):
+    """Every problem found in one input (``source``), one per line, each naming what it is about; a single
+    problem stays one line. Where ``shown`` is set, only the first ``shown`` are listed, with the count of the
+    rest."""
+    shown: int | None = None
+
+    def __init__(self, source: str, problems: list[str]):
+        self.problems = problems
+        if len(problems) == 1:          # one problem: one line
+            super().__init__(f"{source}: {problems[0]}")
+            return
+        listed = problems if self.shown is None else problems[: self.shown]
+        more = f"\n  … and {len(problems) - len(listed)} more" if len(listed) < len(problems) else ""
+        super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in listed) + more)
+
+
 class DamagedFile(InputError):
     """A stored file (a checkpoint, a run's results) that is not what was written: cut short, emptied,
     overwritten. It is never used; the message names it and the way out."""

@@ -90,6 +90,29 @@ def _replace_into(path: Path, write) -> None:
         raise err from None
 
 
+@contextlib.contextmanager
+def folder_atomic(final: Path):
+    """A folder written whole or not at all: the block fills the temporary folder it is given, beside ``final``
+    (``.<name>.partial-<pid>``, the name :func:`cmrlib.data.cache.clean_partials` removes when its process is
+    gone), which then replaces ``final``; on any failure the temporary folder goes, and a full disk is raised as
+    :class:`DiskFull`."""
+    final = Path(final)
+    tmp = final.with_name(f".{final.name}.partial-{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    try:
+        tmp.mkdir(parents=True)
+        yield tmp
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(tmp, final)
+    except BaseException as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        err = storage_error(exc, final)
+        if err is exc:
+            raise
+        raise err from None
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write ``text`` to a file beside ``path``, then rename it into place: a reader sees the old file or the
     whole new one, never half of it."""

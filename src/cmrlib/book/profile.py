@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cmrlib.config import ParamsError, load_params
+from cmrlib.config import load_params, refuse
 from cmrlib.errors import InputError, did_you_mean
 from cmrlib.studies.lee2025.realdata import cv_settings
 from cmrlib.studies.skorupko2024.generative import config_from_params
@@ -38,9 +38,5 @@ def load_profile(path: str | Path) -> dict:
     """:func:`cmrlib.config.load_params` and :func:`profile_problems`: a profile refused with every problem
     named, or returned whole."""
     params = load_params(path)
-    problems = profile_problems(params)
-    if len(problems) == 1:
-        raise ParamsError(problems[0])
-    if problems:
-        raise ParamsError(f"{path}: {len(problems)} problem(s)\n" + "\n".join(f"  - {x}" for x in problems))
+    refuse(path, profile_problems(params))
     return params

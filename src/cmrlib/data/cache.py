@@ -24,7 +24,7 @@ from cmrlib.data.io import SPACING_DECIMALS, ImageReadError, read_pair
 from cmrlib.data.manifest import ManifestError, parse_label_map, row_name
 from cmrlib.data.validate import pair_problems
 from cmrlib.errors import InputError
-from cmrlib.files import run_lock, stable_hash, storage_error
+from cmrlib.files import folder_atomic, run_lock, stable_hash
 
 
 @dataclass(frozen=True)
@@ -167,22 +167,11 @@ def _build_cache(volumes, subjects, key, root, final, prep, total, progress) -> 
         start += len(pi)
     if not rows:
         raise InputError("no volumes to cache: the manifest or cohort is empty")
-    tmp = root / f".{key}.partial-{os.getpid()}"      # written whole, then renamed into place
-    try:
-        tmp.mkdir(parents=True)
+    with folder_atomic(final) as tmp:                # written whole, then renamed into place
         np.savez(tmp / "slices.npz", images=np.concatenate(imgs), labels=np.concatenate(labs))
         pd.DataFrame(rows).to_csv(tmp / "volumes.csv", index=False)
         subjects.to_csv(tmp / "subjects.csv", index=False)
         (tmp / "key.json").write_text(json.dumps({"key": key, "preprocessing": prep.key()}, indent=1))
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        err = storage_error(exc, tmp / "slices.npz")
-        if err is exc:
-            raise
-        raise err from None
     return load_cache(final)
 
 

@@ -15,22 +15,15 @@ from pathlib import Path
 import pandas as pd
 
 from cmrlib import ETHNICITIES, FRAMES
-from cmrlib.errors import InputError
+from cmrlib.errors import ProblemsError
 
 REQUIRED = ("subject_id", "frame", "image", "label")
 NUMERIC_RANGES = {"age": (0, 120), "height": (50, 250), "weight": (20, 350), "bmi": (8, 90)}
 CATEGORIES = {"ethnicity": ETHNICITIES, "sex": ("F", "M"), "frame": FRAMES}
 
 
-class ManifestError(InputError):
+class ManifestError(ProblemsError):
     """Every problem found in a manifest, one per line, each naming the row, subject, file and problem."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.problems = problems
-        if len(problems) == 1:          # one problem: one line
-            super().__init__(f"{source}: {problems[0]}")
-        else:
-            super().__init__(f"{source}: {len(problems)} problem(s)\n" + "\n".join(f"  - {p}" for p in problems))
 
 
 def validate_manifest(df: pd.DataFrame, root: str | Path, source: str = "manifest",

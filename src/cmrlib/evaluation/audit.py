@@ -31,8 +31,6 @@ across groups (whose note names them): an interval from three subjects is not on
 from __future__ import annotations
 
 import json
-import os
-import shutil
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -44,28 +42,21 @@ from cmrlib import STRUCTURES
 from cmrlib.data.io import ImageReadError, read_volume
 from cmrlib.data.manifest import apply_label_map, parse_label_map, read_csv_checked, subject_disagreements
 from cmrlib.data.validate import affine_problems
-from cmrlib.errors import InputError
+from cmrlib.errors import ProblemsError
 from cmrlib.evaluation.clinical import MEASURES, bland_altman, measures_from_volumes, voxel_ml
 from cmrlib.evaluation.fairness import GroupMeans, sd
 from cmrlib.evaluation.metrics import extent_diagonal, volume_metrics
 from cmrlib.evaluation.stats import mann_whitney
-from cmrlib.files import storage_error
+from cmrlib.files import folder_atomic
 
 MIN_N = 5              # groups with fewer subjects get no interval and stay out of the statistics across groups
 SHOWN = 20             # problems listed in one refusal before "and N more"
 
 
-class AuditError(InputError):
-    """Every problem of an audit's input, one per line, each naming the case and the file or field."""
-
-    def __init__(self, source: str, problems: list[str]):
-        self.problems = problems
-        more = f"\n  … and {len(problems) - SHOWN} more" if len(problems) > SHOWN else ""
-        if len(problems) == 1:
-            super().__init__(f"{source}: {problems[0]}")
-        else:
-            super().__init__(f"{source}: {len(problems)} problem(s)\n"
-                             + "\n".join(f"  - {p}" for p in problems[:SHOWN]) + more)
+class AuditError(ProblemsError):
+    """Every problem of an audit's input, one per line, each naming the case and the file or field (the first
+    :data:`SHOWN` of them)."""
+    shown = SHOWN
 
 
 @dataclass
@@ -410,20 +401,8 @@ def run_audit(manifest, out, predictions=None, settings: AuditSettings | None = 
             "label_map": s.label_map, "min_n": s.min_n, "n_boot": s.n_boot, "seed": s.seed,
             "cases": len(cases), "subjects": int(subjects.subject_id.nunique()),
             "subjects_without_both_frames": lacking, "structures": list(STRUCTURES)}
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    try:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
+    with folder_atomic(out) as tmp:
         for name, t in tables.items():
             t.to_csv(tmp / f"{name}.csv", index=False)
         (tmp / "audit.json").write_text(json.dumps(meta, indent=1))
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        err = storage_error(exc, out / "audit.json")
-        if err is exc:
-            raise
-        raise err from None
     return out

@@ -8,8 +8,6 @@ voxel; the predictions are post-processed as the experiment's metrics are.
 """
 from __future__ import annotations
 
-import os
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -17,6 +15,7 @@ import pandas as pd
 from cmrlib.config import runs_dir
 from cmrlib.data.io import write_nifti
 from cmrlib.data.pipeline import Data, volume_indices
+from cmrlib.files import folder_atomic
 from cmrlib.runs.experiments import predictor
 from cmrlib.runs.store import require_stored, run_dir_for
 from cmrlib.training.methods import METHODS, Method
@@ -42,12 +41,10 @@ def export_predictions(data: Data, name: str, out: str | Path | None = None, spl
         return out / "cases.csv", out / "predictions"
     require_stored(out / "cases.csv", f"the exported predictions of {name}")
     predict_volume = predictor(data, name, method or METHODS.get(name), progress)
-    tmp = out.with_name(f".{out.name}.partial-{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
     subjects = data.subjects.set_index("subject_id")
     keep = [c for c in subjects.columns if c not in ("split", *PER_FRAME)]
     rows = []
-    try:
+    with folder_atomic(out) as tmp:
         for vi in tqdm(volume_indices(data, splits), desc="export", disable=not progress):
             img, lab, spacing = data.cache.volume(int(vi))
             v = data.cache.volumes.iloc[int(vi)]
@@ -58,10 +55,4 @@ def export_predictions(data: Data, name: str, out: str | Path | None = None, spl
             rows.append({"subject_id": v.subject_id, "frame": v.frame, "label": f"labels/{case}.nii.gz",
                          **subjects.loc[v.subject_id, keep].to_dict()})
         pd.DataFrame(rows).to_csv(tmp / "cases.csv", index=False)
-        if out.exists():
-            shutil.rmtree(out)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out / "cases.csv", out / "predictions"
