@@ -27,7 +27,7 @@ from cmrlib.book.profile import load_profile
 from cmrlib.config import runs_dir
 from cmrlib.data.cache import Preprocessing
 from cmrlib.data.crop import crop_size
-from cmrlib.data.pipeline import Data, prepare_data, synthetic_key, transfer_data, with_crop, with_training
+from cmrlib.data.pipeline import Data, prepare_data, synthetic_key, with_crop, with_training
 from cmrlib.errors import InputError
 from cmrlib.files import stable_hash
 from cmrlib.runs.cluster import DEFAULTS as JOB_DEFAULTS
@@ -93,8 +93,8 @@ def _data(params: dict, which: str = "cohort") -> Data | None:
 
 def _variant(data: Data, variant: str) -> Data:
     """``data`` as a chapter varies it: ``steps*k`` (training k times longer), ``weight_decay=0``, ``grow``
-    (crop boxes grown to the network's stride), ``transfer`` (chapter 12's randomised appearance), ``long``
-    (plain training as long as the transfer model)."""
+    (crop boxes grown to the network's stride), or one of chapter 12's synthetic-only training sets
+    (:func:`cmrlib.studies.lee2025.realdata.transfer_sets`: ``plain, as long``, ``randomised``)."""
     if not variant:
         return data
     if variant.startswith("steps*"):
@@ -103,10 +103,8 @@ def _variant(data: Data, variant: str) -> Data:
         return with_training(data, {"weight_decay": 0.0})
     if variant == "grow":
         return with_crop(data, fill="grow")
-    if variant == "transfer":
-        return transfer_data(data)
-    if variant == "long":
-        return with_training(data, {"steps": training_steps(transfer_data(data).params)})
+    if variant in ("plain, as long", "randomised"):       # chapter 12's synthetic-only models
+        return realdata.transfer_sets(data)[variant]
     raise InputError(f"unknown variant {variant!r}")
 
 
@@ -298,7 +296,7 @@ def _chapter_units(ch: str, params: dict) -> list[Unit]:
         units += [Unit(ch, f"12:cv:{r}:{k}:{m}", "segmenter", "acdc_cv", (r, k, m))
                   for r in range(int(s["repeats"])) for k in range(int(s["folds"])) for m in s["methods"]]
         units += [Unit(ch, f"12:transfer:{v or 'plain'}", "segmenter", "model", ("baseline", v, seed))
-                  for v in ("", "long", "transfer")]
+                  for v in ("", "plain, as long", "randomised")]
         return units
     if ch == "audit":
         return [Unit(ch, "audit:export", "export", "export", ("baseline",), ("12:acdc::baseline@" + str(seed),))]
@@ -348,26 +346,21 @@ def plan(params: dict, chapters=None) -> list[Unit]:
     if "audit" in chapters and "12" not in chapters:
         chapters.insert(chapters.index("audit"), "12")
     every = [u for ch in chapters for u in _chapter_units(ch, params)]
-    runs = {_run_of(u) for u in every if u.task == "experiment"}
+    evaluated: dict = {}          # run → the first experiment unit that makes and evaluates it
+    for u in every:
+        if u.task == "experiment":
+            evaluated.setdefault(_run_of(u), u)
     out, seen, alias = [], {}, {}
     for u in every:
-        same = ("experiment", _run_of(u)) if u.task == "experiment" or _run_of_model(u) in runs else (u.task, u.args)
-        if same in seen:
-            alias[u.key] = seen[same]
-            continue
-        if _run_of_model(u) in runs:      # a stage another chapter evaluates: that chapter's unit instead
-            first = next(x for x in every if x.task == "experiment" and _run_of(x) == _run_of(u))
-            seen[same] = first.key
-            alias[u.key] = first.key
-            out.append(first)
-            continue
-        seen[same] = u.key
-        out.append(u)
+        # a model unit whose run some chapter evaluates is that chapter's experiment unit
+        run = _run_of(u) if u.task in ("experiment", "model") else None
+        keep = evaluated.get(run, u)
+        ident = ("run", run) if keep is not u or u.task == "experiment" else (u.task, u.args)
+        if ident not in seen:
+            seen[ident] = keep.key
+            out.append(keep)
+        alias[u.key] = seen[ident]
     return [Unit(u.chapter, u.key, u.kind, u.task, u.args, tuple(alias.get(a, a) for a in u.after)) for u in out]
-
-
-def _run_of_model(u: Unit) -> tuple | None:
-    return _run_of(u) if u.task == "model" else None
 
 
 def _run_of(u: Unit) -> tuple:
@@ -559,7 +552,7 @@ def unit_steps(params: dict, u: Unit) -> int | None:
         variant = u.args[2]
         if variant.startswith("steps*"):
             return int(variant[6:]) * steps
-        if variant in ("transfer", "long"):
+        if variant in ("plain, as long", "randomised"):
             return _transfer_steps(params)
         return 0 if METHODS[level_method_name(u.args[0])].crop == "cascade" else steps
     if u.task == "model":

@@ -53,14 +53,18 @@ def row_shares(counts: pd.DataFrame) -> pd.DataFrame:
     return counts.div(counts.sum(axis=1), axis=0)
 
 
-def transfer_models(syn: Data) -> dict[str, tuple[Data, object]]:
-    """The three synthetic-only models of chapter 12, each with the data it was trained on: ``plain`` (the
-    profile's baseline), ``plain, as long`` (the same, for as many steps as the randomised one) and
-    ``randomised`` (the profile's ``transfer`` settings, :func:`cmrlib.data.pipeline.transfer_data`)."""
+def transfer_sets(syn: Data) -> dict[str, Data]:
+    """The training data of chapter 12's three synthetic-only models: ``plain`` (the profile's baseline),
+    ``plain, as long`` (the same, for as many steps as the randomised one) and ``randomised`` (the profile's
+    ``transfer`` settings, :func:`cmrlib.data.pipeline.transfer_data`)."""
     syn_dr = transfer_data(syn)
-    syn_long = with_training(syn, {"steps": training_steps(syn_dr.params)})
-    return {name: (d, trained_model(d, "baseline", progress=False)[0])
-            for name, d in (("plain", syn), ("plain, as long", syn_long), ("randomised", syn_dr))}
+    return {"plain": syn, "plain, as long": with_training(syn, {"steps": training_steps(syn_dr.params)}),
+            "randomised": syn_dr}
+
+
+def transfer_models(syn: Data) -> dict[str, tuple[Data, object]]:
+    """The three synthetic-only models of chapter 12 (:func:`transfer_sets`), each with the data it was trained on."""
+    return {name: (d, trained_model(d, "baseline", progress=False)[0]) for name, d in transfer_sets(syn).items()}
 
 
 def transfer_comparison(models: dict[str, tuple[Data, object]], real: Data, params: dict,
