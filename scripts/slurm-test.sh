@@ -65,38 +65,30 @@ for i in $(seq 30); do sinfo -h -o %T 2>/dev/null | grep -q idle && break; sleep
 sinfo
 say "Slurm is up on $HOST ($CPUS CPUs)"
 
-# ---- 1. the same experiments through Slurm and as local processes
-CMRLIB_RUNS=$WORK/runs-slurm $CMRLIB run --params params/cluster_test.yaml --only 08 --executor slurm > $WORK/slurm.out
-CMRLIB_RUNS=$WORK/runs-local $CMRLIB run --params params/cluster_test.yaml --only 08 --executor local > $WORK/local.out
-$PY - "$WORK" <<'PY'
+# ---- 1-2. a chapter's units through Slurm and as local processes give the same results
+# slurm_vs_local CHAPTER RESULTS MODELS: the metrics.csv files (RESULTS of them) and the trained checkpoints (MODELS)
+# of both runs, the same files with the same metrics
+slurm_vs_local() {
+  CMRLIB_RUNS=$WORK/runs$1-slurm $CMRLIB run --params params/cluster_test.yaml --only $1 --executor slurm > $WORK/slurm$1.out
+  CMRLIB_RUNS=$WORK/runs$1-local $CMRLIB run --params params/cluster_test.yaml --only $1 --executor local > $WORK/local$1.out
+  $PY - "$WORK/runs$1-slurm" "$WORK/runs$1-local" "$@" <<'PY'
 import sys
 from pathlib import Path
-work = Path(sys.argv[1])
-a = {p.relative_to(work / "runs-slurm"): p.read_text() for p in (work / "runs-slurm").rglob("metrics.csv")}
-b = {p.relative_to(work / "runs-local"): p.read_text() for p in (work / "runs-local").rglob("metrics.csv")}
-assert len(a) == 12, f"expected 12 experiments (8 trained, 4 cascades), found {len(a)}"
+slurm, local, ch, results, models = Path(sys.argv[1]), Path(sys.argv[2]), sys.argv[3], int(sys.argv[4]), int(sys.argv[5])
+a = {p.relative_to(slurm): p.read_text() for p in slurm.rglob("metrics.csv")}
+b = {p.relative_to(local): p.read_text() for p in local.rglob("metrics.csv")}
+assert len(a) == results, f"chapter {ch}: expected {results} results, found {sorted(map(str, a))}"
 assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
 diff = [str(k) for k in a if a[k] != b[k]]
-assert not diff, f"metrics differ between Slurm and local: {diff}"
-print(f"[slurm-test] {len(a)} experiments: the same metrics from Slurm jobs and from local processes")
+assert not diff, f"chapter {ch}: metrics differ between Slurm and local: {diff}"
+trained = [sorted(p.parent.relative_to(r) for p in r.rglob("checkpoint.pt")) for r in (slurm, local)]
+assert trained[0] == trained[1] and len(trained[0]) == models, (ch, trained)
+print(f"[slurm-test] chapter {ch}: {len(a)} results of {models} trained models, the same from Slurm jobs and from "
+      "local processes")
 PY
-
-# ---- 2. a chapter outside 02-08: chapter 15's proportion sweeps (15 points and a 2-fold ensemble) as units
-CMRLIB_RUNS=$WORK/runs15-slurm $CMRLIB run --params params/cluster_test.yaml --only 15 --executor slurm > $WORK/slurm15.out
-CMRLIB_RUNS=$WORK/runs15-local $CMRLIB run --params params/cluster_test.yaml --only 15 --executor local > $WORK/local15.out
-$PY - "$WORK" <<'PY'
-import sys
-from pathlib import Path
-work = Path(sys.argv[1])
-a = {p.relative_to(work / "runs15-slurm"): p.read_text() for p in (work / "runs15-slurm").rglob("metrics.csv")}
-b = {p.relative_to(work / "runs15-local"): p.read_text() for p in (work / "runs15-local").rglob("metrics.csv")}
-points = [k for k in a if k.parts[1].startswith("lee2022_exp")]
-assert len(points) >= 15, f"expected the 15 points of chapter 15 and its ensemble, found {sorted(map(str, a))}"
-assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
-diff = [str(k) for k in a if a[k] != b[k]]
-assert not diff, f"chapter 15's metrics differ between Slurm and local: {diff}"
-print(f"[slurm-test] chapter 15: {len(a)} results, the same from Slurm jobs and from local processes")
-PY
+}
+slurm_vs_local 08 5 8      # the baseline and 4 cascades, over 8 trained models (4 full-image, 4 ground-truth-crop)
+slurm_vs_local 15 16 17    # chapter 15's 15 points and its 2-fold ensemble (the ensemble's 2 fold models)
 
 # ---- 3. kill a Slurm job mid-training, submit it again: it resumes from its checkpoint (chapter 13: one model)
 RUNS=$WORK/runs-kill
