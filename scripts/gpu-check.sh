@@ -3,7 +3,8 @@
 #
 #   0. the synthetic cohort rendered on the GPU: speed, and its difference from the CPU's rendering
 #      (benchmarks/cohort_speed.py --device cuda);
-#   1. the training throughput on CUDA (benchmarks/train_speed.py --cuda-only --concurrent);
+#   1. the training throughput on CUDA (benchmarks/train_speed.py --cuda-only --concurrent --stacked 2 4: eager,
+#      compiled, graphed, stacked);
 #   2. `gpu-quick`: chapters 01, 02 and 07 on params/gpu_quick.yaml (the gpu network, a small cohort), timed
 #      chapter by chapter from an empty store (benchmarks/chapter_times.py);
 #   3. every chapter of the smoke profile on the GPU, several at once, to find what breaks on the CUDA path
@@ -34,7 +35,7 @@ echo "== 0. the cohort rendered on the GPU ($(left) s left)"
 timeout 45 python3 benchmarks/cohort_speed.py params/gpu.yaml 512 --device cuda 2>&1 | tee "$OUT/cohort_speed.txt"
 
 echo "== 1. training throughput ($(left) s left)"
-timeout 170 python3 benchmarks/train_speed.py --cuda-only --concurrent 2>&1 | tee "$OUT/train_speed.txt"
+timeout 170 python3 benchmarks/train_speed.py --cuda-only --concurrent --stacked 2 4 2>&1 | tee "$OUT/train_speed.txt"
 
 echo "== 2. gpu-quick: chapters 01 02 07 on params/gpu_quick.yaml ($(left) s left)"
 timeout 120 python3 benchmarks/chapter_times.py params/gpu_quick.yaml --only 01 02 07 --passes empty \

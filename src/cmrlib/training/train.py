@@ -50,6 +50,10 @@ class TrainConfig:
     # compiled (benchmarks/train_speed.py), ~25 s to compile a new shape the first time (cached on disk after);
     # the numerics differ from eager mode, so it is part of the run key when on
     compile: bool = False
+    # on a GPU, CUDA graphs: the forward and backward passes compiled with torch.compile(mode="reduce-overhead"),
+    # which captures them as graphs replayed with one launch (a host-bound loop's remedy; benchmarks/train_speed.py);
+    # on the CPU it compiles as ``compile`` does. Part of the run key when on
+    graphs: bool = False
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "checkpoint_every"):
@@ -277,7 +281,10 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
     if dev.type == "cuda":         # convolutions in bf16 run fastest with channels-last tensors
         model = model.to(memory_format=torch.channels_last)
     opt = make_optimizer(model, cfg)
-    forward = torch.compile(model) if cfg.compile else model   # same parameters; the checkpoint saves `model`
+    if cfg.graphs and dev.type == "cuda":
+        forward = torch.compile(model, mode="reduce-overhead")
+    else:                          # same parameters; the checkpoint saves `model`
+        forward = torch.compile(model) if cfg.compile or cfg.graphs else model
     gen = torch.Generator().manual_seed(cfg.seed + 1)
     # on a GPU the augmentation draws on a generator of its own there, and the batches' slice indices are drawn
     # (on ``gen``) for every step up to the next checkpoint at once and sent in one copy; on the CPU one
@@ -316,7 +323,7 @@ def train_model(images: np.ndarray, labels: np.ndarray, cfg: TrainConfig, run_di
             return train_step(forward, opt, x, y, lambda ps: objective(ps, slice_gid[idx_d], len(group_names)),
                               loss_fn, use_amp)
         except Exception as exc:
-            if cfg.compile and "dynamo" in type(exc).__module__ + str(type(exc)):
+            if (cfg.compile or cfg.graphs) and "dynamo" in type(exc).__module__ + str(type(exc)):
                 raise RuntimeError(f"training.compile: torch.compile failed on this machine ({type(exc).__name__}: "
                                    f"{str(exc).splitlines()[0][:200]}); it needs a C++ compiler on the CPU. Set "
                                    "training.compile: false in the profile (such runs get their own keys)") from exc
