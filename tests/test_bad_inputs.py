@@ -711,6 +711,13 @@ def _(tmp):
     return lambda: load_params(p), ["p.yaml", "'seed'", "at most"], []
 
 
+@case("profile-realdata-ablation")
+def _(tmp):
+    from cmrlib.book.profile import load_profile
+    p = _smoke_with(tmp, {"realdata": {"ablation": ["field of veiw"]}})
+    return lambda: load_profile(p), ["p.yaml", "realdata.ablation", "item 1", "did you mean 'field of view'"], []
+
+
 @case("profile-realdata-method")
 def _(tmp):
     from cmrlib.book.profile import load_profile

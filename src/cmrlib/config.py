@@ -97,7 +97,9 @@ def _counts(v):
 MAX_SEED = 2**31 - 1001
 
 AUGMENT = {"rotate_deg": _num(0, 180), "scale": _pair(_num(0, lo_open=True)), "shift": _num(0, 1),
-           "noise": _num(0), "gamma": _pair(_num(0, lo_open=True)), "contrast": _num(0), "bias_field": _num(0)}
+           "noise": lambda v: _num(0)(v) if not isinstance(v, (list, tuple)) else _pair(_num(0))(v),
+           "gamma": _pair(_num(0, lo_open=True)), "contrast": _num(0), "bias_field": _num(0),
+           "elastic": _num(0, 0.25), "fov": _num(0, 0.9), "blur": _num(0, 4), "tissue": _num(0, 1)}
 
 
 def _augment(v):
@@ -116,7 +118,7 @@ TRAINING = {
     "steps": _int(1), "batch_size": _int(1), "lr": _num(0, lo_open=True), "momentum": _num(0, 1),
     "weight_decay": _num(0), "poly_power": _num(0), "loss": _choice("dice_ce", "ce"), "augment": _augment,
     "checkpoint_every": _int(1), "seed": _int(0, MAX_SEED), "amp": _choice("auto", "bf16", "off"), "dro_loss": _choice("dice_ce", "ce"),
-    "compile": _bool,
+    "compile": _bool, "graphs": _bool,
 }
 SCHEMA = {
     "profile": _str, "meaningful": _bool, "seed": _int(0, MAX_SEED), "seeds": _int(1, 1000), "extends": _str, "data_root": _str, "runs_root": _str,
@@ -135,7 +137,9 @@ SCHEMA = {
                "second_minority": _str, "second_minority_train": _int(0)},
     "rootcause": {"classifier_steps": _int(1)},
     "convergence": {"steps_factor": _int(1)},
-    "realdata": {"folds": _int(2), "repeats": _int(1), "methods": _list(_str), "train": _counts},
+    "realdata": {"folds": _int(2), "repeats": _int(1), "methods": _list(_str), "train": _counts,
+                 "ablation": _list(_str), "ablation_steps": _int(1),
+                 "finetune": {"patients": _list(_int(1)), "draws": _int(1), "steps": _int(1), "scratch_steps": _int(1)}},
     "crop": {"buffer_mm": _num(0, lo_open=True), "fill": _choice("pad", "grow")},
     "study2021": {"split": {"train": _num(0, 1), "val": _num(0, 1), "test": _num(0, 1, lo_open=True)},
                   "finetune_steps": _int(1), "classifier_steps": _int(1), "joint_steps": _int(1),

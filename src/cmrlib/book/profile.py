@@ -12,6 +12,7 @@ from pathlib import Path
 from cmrlib.config import load_params, refuse
 from cmrlib.errors import InputError, did_you_mean
 from cmrlib.studies.lee2025.realdata import cv_settings
+from cmrlib.studies.lee2025.transfer import OPTIONS as RANDOMISATIONS
 from cmrlib.studies.skorupko2024.generative import config_from_params
 from cmrlib.training.methods import METHODS
 
@@ -26,6 +27,10 @@ def profile_problems(params: dict) -> list[str]:
             if m not in METHODS:
                 out.append(f"{source}: field 'realdata.methods' item {i + 1} {m!r} is not a method"
                            f"{did_you_mean(m, METHODS)}")
+        for i, k in enumerate(params["realdata"].get("ablation") or ()):
+            if k not in RANDOMISATIONS:
+                out.append(f"{source}: field 'realdata.ablation' item {i + 1} {k!r} is not a kind of randomisation "
+                           f"({', '.join(RANDOMISATIONS)}){did_you_mean(k, RANDOMISATIONS)}")
     if "generative" in params:
         try:
             config_from_params(params)

@@ -38,7 +38,7 @@ from cmrlib.runs.export import export_predictions
 from cmrlib.runs.store import NotInStore, read_only
 from cmrlib.studies.lee2022 import study as s2022
 from cmrlib.studies.lee2022.ensemble import run_ensemble
-from cmrlib.studies.lee2025 import realdata
+from cmrlib.studies.lee2025 import realdata, transfer
 from cmrlib.studies.lee2025.rootcause import stored_probe
 from cmrlib.studies.lee2025.sweeps import level_method, with_training_counts
 from cmrlib.studies.puyol2021 import settings as s2021
@@ -94,7 +94,8 @@ def _data(params: dict, which: str = "cohort") -> Data | None:
 def _variant(data: Data, variant: str) -> Data:
     """``data`` as a chapter varies it: ``steps*k`` (training k times longer), ``weight_decay=0``, ``grow``
     (crop boxes grown to the network's stride), or one of chapter 12's synthetic-only training sets
-    (:func:`cmrlib.studies.lee2025.realdata.transfer_sets`: ``plain, as long``, ``randomised``)."""
+    (:func:`cmrlib.studies.lee2025.realdata.transfer_sets`: ``plain, as long``, ``randomised``; ``ablation:<name>``,
+    :func:`cmrlib.studies.lee2025.transfer.ablation_sets`)."""
     if not variant:
         return data
     if variant.startswith("steps*"):
@@ -105,6 +106,8 @@ def _variant(data: Data, variant: str) -> Data:
         return with_crop(data, fill="grow")
     if variant in ("plain, as long", "randomised"):       # chapter 12's synthetic-only models
         return realdata.transfer_sets(data)[variant]
+    if variant.startswith("ablation:"):                   # chapter 12's ablation of the randomisation
+        return transfer.ablation_sets(data)[variant[9:]]
     raise InputError(f"unknown variant {variant!r}")
 
 
@@ -172,6 +175,15 @@ def _acdc_cv(params: dict, repeat: int, fold: int, name: str):
     return run_experiment(Data(data.cache, subj, data.params), name, progress=False)
 
 
+@task("finetune")
+def _finetune(params: dict, n: int, draw: int, start: str):
+    """Chapter 12's fine-tuning curve: one model on ``n`` ACDC patients (draw ``draw``) from ``start``."""
+    real = _data(params, "acdc")
+    if real is None:
+        return None
+    return transfer.finetune_run(real, _data(params), n, draw, start)
+
+
 @task("export")
 def _export(params: dict, name: str, data: str = "acdc"):
     d = _data(params, data) or _data(params)
@@ -236,6 +248,15 @@ def run_unit(params: dict, unit: Unit):
 
 
 # ---------------------------------------------------------------------------------------------- the plan
+def ablation_names(params: dict) -> list[str]:
+    """Chapter 12's ablation models that are not already its transfer models: ``all`` and ``none`` are those
+    (the randomised model and the plain one as long) when the ablation trains as many steps."""
+    names = [f"without {k}" for k in transfer.ablated(params)]
+    if transfer.settings(params)["ablation_steps"] != _transfer_steps(params):
+        names = ["all", *names, "none"]
+    return names
+
+
 def _experiments(chapter: str, names, params: dict, variant: str = "", data: str = "cohort") -> list[Unit]:
     """Units of experiments under every seed they need (SEEDED ones under the profile's seeds); a cascade
     after its two stages of the same seed, which are models only (trained, not evaluated) unless the chapter
@@ -297,6 +318,12 @@ def _chapter_units(ch: str, params: dict) -> list[Unit]:
                   for r in range(int(s["repeats"])) for k in range(int(s["folds"])) for m in s["methods"]]
         units += [Unit(ch, f"12:transfer:{v or 'plain'}", "segmenter", "model", ("baseline", v, seed))
                   for v in ("", "plain, as long", "randomised")]
+        units += [Unit(ch, f"12:ablation:{a}", "segmenter", "model", ("baseline", f"ablation:{a}", seed))
+                  for a in ablation_names(params)]
+        ft = transfer.settings(params)["finetune"]
+        units += [Unit(ch, f"12:finetune:{n}:{r}:{start}", "segmenter", "finetune", (int(n), r, start),
+                       ("12:transfer:randomised",) if start == "synthetic" else ())
+                  for n in ft["patients"] for r in range(int(ft["draws"])) for start in ("scratch", "synthetic")]
         return units
     if ch == "audit":
         return [Unit(ch, "audit:export", "export", "export", ("baseline",), ("12:acdc::baseline@" + str(seed),))]
@@ -480,7 +507,7 @@ def submit_units(params_path: str, units: list[Unit], kind: str = "slurm", wait:
     Returns job id → unit keys."""
     params = load_profile(params_path)
     prepare_data(params, progress=True)          # cohort and caches made once, before any job reads them
-    if any(u.task in ("acdc_cv", "export") or (u.task == "experiment" and u.args[3] == "acdc") for u in units):
+    if any(u.task in ("acdc_cv", "export", "finetune") or (u.task == "experiment" and u.args[3] == "acdc") for u in units):
         realdata.acdc_data(params)
     env = {k: v for k, v in os.environ.items() if k.startswith("CMRLIB_")}
     params_abs = str(Path(params_path).resolve())
@@ -556,6 +583,8 @@ def unit_steps(params: dict, u: Unit) -> int | None:
             return _transfer_steps(params)
         return 0 if METHODS[level_method_name(u.args[0])].crop == "cascade" else steps
     if u.task == "model":
+        if u.args[1].startswith("ablation:"):
+            return transfer.settings(params)["ablation_steps"]
         return _transfer_steps(params) if u.args[1] else steps
     if u.task == "counts":
         return 0 if len(u.args) > 1 and u.args[1].endswith("_cascade") else steps
@@ -566,6 +595,8 @@ def unit_steps(params: dict, u: Unit) -> int | None:
         return u.args[3] * steps
     if u.task in ("point2022", "single2022", "acdc_cv", "downstream", "fidelity_segmenter"):
         return steps
+    if u.task == "finetune":
+        return transfer.settings(params)["finetune"]["scratch_steps" if u.args[2] == "scratch" else "steps"]
     if u.task == "probe":
         return params["rootcause"]["classifier_steps"]
     if u.task == "group_encoder":

@@ -123,16 +123,16 @@ def evaluate(predict_volume, data: Data, progress: bool = True, splits=("test", 
 
 
 def run_experiment(data: Data, name: str, method: Method | None = None, progress: bool = True,
-                   prepare=None) -> pd.DataFrame:
-    """Train (or resume, or reuse) one experiment and return its per-structure metrics (``prepare``: as
-    :func:`trained_model`).
+                   prepare=None, init_state: dict | None = None) -> pd.DataFrame:
+    """Train (or resume, or reuse) one experiment and return its per-structure metrics (``prepare`` and
+    ``init_state``: as :func:`trained_model`).
 
     ``crop=None``: full images. ``crop="gt"``: trained and tested on ground-truth heart crops, predictions
     pasted back. ``crop="cascade"``: no training of its own; the full-image model ``first_stage`` places the
     box and the ground-truth-crop model ``second_stage`` segments it (Lee et al. 2025, Fig. 1)."""
     method = method or METHODS[name]
     rd = run_dir_for(data, name, method)
-    return stored_metrics(rd, lambda: _train_and_evaluate(data, name, method, progress, prepare))
+    return stored_metrics(rd, lambda: _train_and_evaluate(data, name, method, progress, prepare, init_state))
 
 
 def stored_metrics(rd, compute) -> pd.DataFrame:
@@ -151,13 +151,15 @@ def stored_metrics(rd, compute) -> pd.DataFrame:
         return read_metrics(out)
 
 
-def _train_and_evaluate(data: Data, name: str, method: Method, progress: bool, prepare=None) -> pd.DataFrame:
-    df = evaluate(predictor(data, name, method, progress, prepare), data, progress)
+def _train_and_evaluate(data: Data, name: str, method: Method, progress: bool, prepare=None,
+                        init_state=None) -> pd.DataFrame:
+    df = evaluate(predictor(data, name, method, progress, prepare, init_state), data, progress)
     df["experiment"] = name
     return df
 
 
-def predictor(data: Data, name: str, method: Method | None = None, progress: bool = True, prepare=None):
+def predictor(data: Data, name: str, method: Method | None = None, progress: bool = True, prepare=None,
+              init_state: dict | None = None):
     """``predict_volume(image, label) → (label map, box found)`` of an experiment, its models trained or loaded:
     full images, ground-truth crops pasted back, or the cascade (see :func:`run_experiment`)."""
     method = method or METHODS[name]
@@ -172,7 +174,7 @@ def predictor(data: Data, name: str, method: Method | None = None, progress: boo
                                              img, size, crop_input_size(data, size))
             return postprocess(pred, pp), found
     else:
-        model, size = trained_model(data, name, method, progress, prepare=prepare)
+        model, size = trained_model(data, name, method, progress, init_state=init_state, prepare=prepare)
         if method.crop == "gt":
             def predict_volume(img, lab):
                 box, found = box_for(lab > 0, size)

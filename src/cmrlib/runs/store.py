@@ -17,6 +17,7 @@ from cmrlib.data.crop import crop_size
 from cmrlib.data.pipeline import Data
 from cmrlib.errors import DamagedFile, InputError
 from cmrlib.files import stable_hash, write_atomic, write_atomic_bytes
+from cmrlib.training.augment import LATER as AUGMENT_LATER
 from cmrlib.training.methods import METHODS, Method, train_config
 from cmrlib.training.postprocess import postprocessing
 from cmrlib.training.sampling import group_order
@@ -64,8 +65,11 @@ def run_key(data: Data, name: str, method: Method) -> str:
     """The hash that names an experiment's run folder."""
     cfg = train_config(data.params, method).to_dict()
     cfg["extra"] = {}   # a field TrainConfig no longer has; kept empty in the key so stored runs keep their names
-    if not cfg.get("compile"):  # added later: runs trained in eager mode keep their names
-        cfg.pop("compile", None)
+    for later in ("compile", "graphs"):   # added later: runs trained without them keep their names
+        if not cfg.get(later):
+            cfg.pop(later, None)
+    if isinstance(cfg.get("augment"), dict):    # augmentation options added later, off: the names stay too
+        cfg["augment"] = {k: v for k, v in cfg["augment"].items() if not (k in AUGMENT_LATER and v == AUGMENT_LATER[k])}
     parts = [name, method.__dict__, cfg, data.cache.path.name, sorted(data.ids("train")), postprocessing(data.params)]
     if method.crop:     # the box a crop model is trained and tested on (a change of buffer is a new run)
         parts.append({"crop_size": list(crop_size(data))})
