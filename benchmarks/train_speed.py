@@ -94,6 +94,11 @@ def measure(cfg_over, size, n1, n2, device=None, reference=False, repeats: int =
                 slices_per_s=max(stacked, 1) * cfg_over["batch_size"] / per_step)
 
 
+def models_of(variant: str) -> int:
+    """How many models one run of a variant trains (``stacked ×N``: N)."""
+    return int(variant.split("×")[1]) if "×" in variant else 1
+
+
 def training_settings(profile: str, extra: tuple = ()) -> tuple[dict, int, int]:
     from cmrlib.config import load_params
     from cmrlib.training.methods import METHODS, train_config, training_steps
@@ -188,7 +193,8 @@ def main(argv=None):
         ref_model_s = ref["fixed"] + course_steps * ref["per_step"]
         print(f"  {name:12s} {r['slices_per_s']:7.1f} slices/s  per step {r['per_step']:.3f} s  fixed {r['fixed']:5.1f} s"
               f" (first run {r['first']:5.1f} s)"
-              f"  ratio {r['slices_per_s'] / ref['slices_per_s']:.2f}  a {course_steps}-step model {model_s:6.1f} s"
+              f"  ratio {r['slices_per_s'] / ref['slices_per_s']:.2f}  {models_of(name)} {course_steps}-step model(s)"
+              f" {model_s:6.1f} s"
               f" (ratio {ref_model_s / model_s:.2f})")
     for n in a.stacked:
         print(f"  {n} models stacked against {n} models one after another: eager speed-up "
