@@ -107,7 +107,7 @@ def test_profile_checks_the_new_options(tmp_path):
 def syn(tiny_params):
     from cmrlib.data.pipeline import prepare_data
     params = {**tiny_params, "transfer": {"steps": 8, "augment": {"contrast": 0.2, "fov": 0.3}},
-              "realdata": {**tiny_params.get("realdata", {}), "ablation_steps": 4,
+              "realdata": {**tiny_params.get("realdata", {}), "ablation": None, "ablation_steps": 4,
                            "finetune": {"patients": [1, 2], "draws": 2, "steps": 3}}}
     return prepare_data(params, progress=False)
 
