@@ -13,7 +13,8 @@ the remaining errors lie, and what a few real patients add.
 The settings live in the profile's ``realdata`` section (:data:`DEFAULTS`): ``ablation`` (the kinds of
 randomisation to take out one at a time; default: every kind the transfer model uses), ``ablation_steps`` (default:
 the transfer model's steps; fewer make the rows cheaper but compare undertrained models: on the course profile at a
-quarter of the steps the model with every randomisation scored below the one with none) and ``finetune``
+quarter of the steps the model without the field-of-view randomisation scored well above the one with every kind,
+while at full length that randomisation is among those that help most) and ``finetune``
 (``patients``, ``draws``, ``steps`` for the fine-tuned models, ``scratch_steps`` for those trained from scratch;
 defaults: ``training.steps`` for both, so that a from-scratch model trains as the chapter's real-data models do).
 """
